@@ -1,0 +1,1 @@
+"""Summary bundles: the only thing that leaves a site."""

@@ -1,0 +1,109 @@
+"""Reading and verifying a summary bundle."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from naipo_bio.bundle.write import sha256_file
+from naipo_bio.contract import (
+    ASSOCIATION_SCHEMA,
+    BUNDLE_FORMAT,
+    KINDS,
+    MANIFEST_NAME,
+    READABLE_SCHEMA_VERSIONS,
+    SIGNATURE_NAME,
+)
+from naipo_bio.errors import BundleError
+
+#: Files a bundle may hold beside what its manifest lists: Snakemake writes an
+#: empty timestamp file into every folder output.
+TOLERATED_FILES = (".snakemake_timestamp",)
+
+REQUIRED_FIELDS = (
+    "format", "schema_version", "site_id", "analysis_id", "config_hash", "ties",
+    "time_unit", "genome_build", "counts", "disclosure", "tables", "software",
+)  # fmt: skip
+
+
+@dataclass
+class Bundle:
+    """A verified bundle: its manifest and lazy access to its tables."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def site_id(self) -> str:
+        return str(self.manifest["site_id"])
+
+    @property
+    def kinds(self) -> list[str]:
+        return [k for k in self.manifest["tables"] if k in KINDS]
+
+    def table(self, name: str) -> pd.DataFrame:
+        entry = self.manifest["tables"][name]
+        return pq.read_table(self.path / entry["file"]).to_pandas()
+
+
+def read_bundle(path: str | Path) -> Bundle:
+    """Open a bundle and verify its format, version and every checksum.
+
+    Raises
+    ------
+    BundleError
+        Naming the bundle and what is wrong with it.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"{path}: not a bundle folder (expected a *.naipo folder).")
+    manifest_path = path / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise BundleError(f"{path}: no {MANIFEST_NAME}; the bundle is incomplete.")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{manifest_path}: not valid JSON ({exc}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{path}: the manifest is not a {BUNDLE_FORMAT!r} manifest.")
+    missing = [f for f in REQUIRED_FIELDS if f not in manifest]
+    if missing:
+        raise BundleError(f"{path}: the manifest lacks {missing}.")
+    version = str(manifest["schema_version"])
+    if version not in READABLE_SCHEMA_VERSIONS:
+        raise BundleError(
+            f"{path}: schema version {version} is not readable by this naipo-bio "
+            f"(reads {', '.join(READABLE_SCHEMA_VERSIONS)}). Upgrade naipo-bio, or "
+            "ask the site to rerun with the consortium's version."
+        )
+    expected_files = {MANIFEST_NAME, SIGNATURE_NAME, *TOLERATED_FILES}
+    for name, entry in manifest["tables"].items():
+        file_path = path / entry["file"]
+        expected_files.add(entry["file"])
+        if not file_path.is_file():
+            raise BundleError(f"{path}: table {name!r} ({entry['file']}) is missing.")
+        if sha256_file(file_path) != entry["sha256"]:
+            raise BundleError(
+                f"{path}: the checksum of {entry['file']} does not match the "
+                "manifest; the file was changed or damaged after the site wrote it. "
+                "Ask the site to send the bundle again."
+            )
+        if name in KINDS:
+            schema = pq.read_schema(file_path)
+            if not schema.remove_metadata().equals(ASSOCIATION_SCHEMA):
+                raise BundleError(
+                    f"{path}: table {name!r} does not have the association schema of "
+                    f"version {version}."
+                )
+    extra = sorted(p.name for p in path.iterdir() if p.name not in expected_files)
+    if extra:
+        raise BundleError(
+            f"{path}: unexpected file(s) {extra} in the bundle; a bundle holds only "
+            "what its manifest lists."
+        )
+    return Bundle(path=path, manifest=manifest)

@@ -1,0 +1,124 @@
+"""The ``naipo-bio`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from naipo_bio import __version__
+from naipo_bio.errors import NaipoError
+
+log = logging.getLogger("naipo_bio")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.captureWarnings(True)
+
+
+def _cmd_site(args) -> None:
+    from naipo_bio.config import load_config
+    from naipo_bio.site.run import run_site
+
+    config = load_config(args.config)
+    path = run_site(args.site, config, args.out, args.report_dir, args.threads)
+    log.info("bundle written: %s", path)
+
+
+def _cmd_merge(args) -> None:
+    from naipo_bio.merge.run import run_merge
+
+    summary = run_merge(args.bundles, args.out, top_hits=args.top_hits, fdr=args.fdr)
+    log.info("merge written to %s (%s)", args.out, summary["test"])
+
+
+def _cmd_demo_inputs(args) -> None:
+    from naipo_bio.demo.tcga_acc import prepare_site
+
+    paths = prepare_site(Path(args.resources), args.site, args.n_sites, Path(args.out))
+    log.info(
+        "demo inputs of site %d: %s", args.site, ", ".join(map(str, paths.values()))
+    )
+
+
+def _cmd_check_config(args) -> None:
+    from naipo_bio.config import analysis_hash, load_config
+
+    config = load_config(args.config)
+    sites = ", ".join(config["sites"]) or "none"
+    print(f"{args.config}: valid. Sites: {sites}.")
+    print(f"analysis {config['analysis']['id']}: {analysis_hash(config['analysis'])}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="naipo-bio",
+        description="Federated biomarker-survival association tests.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    site = commands.add_parser(
+        "site", help="run the site stage on this hospital's data and write a bundle"
+    )
+    site.add_argument("--config", required=True, help="YAML configuration file")
+    site.add_argument("--site", required=True, help="site id (a key of sites:)")
+    site.add_argument("--out", required=True, help="bundle folder to write (*.naipo)")
+    site.add_argument(
+        "--report-dir",
+        help="folder for the join report (lists patient ids; stays at the site)",
+    )
+    site.add_argument("--threads", type=int, help="threads of the numba kernels")
+    site.set_defaults(func=_cmd_site)
+
+    merge = commands.add_parser(
+        "merge", help="pool site bundles into association tests"
+    )
+    merge.add_argument("bundles", nargs="+", help="bundle folders, one per site")
+    merge.add_argument("--out", required=True, help="output folder")
+    merge.add_argument(
+        "--top-hits", type=int, default=5, help="forest plots per biomarker kind"
+    )
+    merge.add_argument(
+        "--fdr", type=float, default=0.05, help="BH q threshold to report"
+    )
+    merge.set_defaults(func=_cmd_merge)
+
+    demo = commands.add_parser(
+        "demo-inputs", help="write one pseudo-site's inputs from the TCGA ACC demo data"
+    )
+    demo.add_argument("--resources", default="resources/tcga-acc")
+    demo.add_argument("--site", type=int, required=True, help="site number, from 1")
+    demo.add_argument("--n-sites", type=int, default=3)
+    demo.add_argument("--out", required=True, help="output folder")
+    demo.set_defaults(func=_cmd_demo_inputs)
+
+    check = commands.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("config")
+    check.set_defaults(func=_cmd_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        args.func(args)
+    except NaipoError as exc:
+        print(f"naipo-bio {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The data contract: column roles, biomarker kinds, statuses and bundle tables.
+
+Everything that crosses the boundary between a site and the coordinator is
+declared here, so the writer, the reader, the disclosure check and the release
+listing share one definition.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+#: Version of the summary-bundle format. Readers accept every version listed in
+#: ``READABLE_SCHEMA_VERSIONS``; a bundle of a newer major version is rejected.
+SCHEMA_VERSION = "1.0"
+READABLE_SCHEMA_VERSIONS = ("1.0",)
+
+BUNDLE_FORMAT = "naipo-bio summary bundle"
+MANIFEST_NAME = "manifest.json"
+SIGNATURE_NAME = "signature.json"
+
+#: Every survival time is converted to days at the site; the unit is stored in
+#: the manifest and the merge rejects bundles in any other unit.
+TIME_UNIT = "days"
+DAYS_PER_UNIT = {
+    "days": 1.0,
+    "weeks": 7.0,
+    "months": 30.4375,  # 365.25 / 12
+    "years": 365.25,
+}
+
+#: Roles of the clinical-table columns a site maps to its own column names.
+CLINICAL_ROLES = ("patient_id", "time", "event")
+
+#: Biomarker kinds and the table that carries each in a bundle.
+KINDS = {
+    "mutation": "gene-level somatic mutation status (1 = mutated, 0 = wild type)",
+    "expression": "gene expression on the log2 scale",
+}
+
+#: Per-biomarker status at a site. Only "ok" rows contribute to the pooled test.
+STATUS_OK = "ok"
+STATUS_NO_EVENTS = "no_events"
+STATUS_NO_CARRIERS = "no_carriers"
+STATUS_CONSTANT = "constant"
+STATUS_SUPPRESSED = "suppressed"
+STATUSES = (
+    STATUS_OK,
+    STATUS_NO_EVENTS,
+    STATUS_NO_CARRIERS,
+    STATUS_CONSTANT,
+    STATUS_SUPPRESSED,
+)
+
+#: Status of a per-site Cox fit of one biomarker.
+FIT_STATUSES = ("ok", "infinite", "not_converged", "singular", "not_fitted")
+
+#: Schema of a per-kind association table in a bundle. Count columns are null
+#: where the disclosure policy withheld a small cell.
+ASSOCIATION_SCHEMA = pa.schema(
+    [
+        pa.field("biomarker_id", pa.string(), nullable=False),
+        pa.field("gene", pa.string()),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("reason", pa.string()),
+        pa.field("n", pa.int64()),
+        pa.field("n_events", pa.int64()),
+        pa.field("n_carriers", pa.int64()),
+        pa.field("n_carrier_events", pa.int64()),
+        pa.field("u", pa.float64()),
+        pa.field("v", pa.float64()),
+        pa.field("log_hr", pa.float64()),
+        pa.field("se", pa.float64()),
+        pa.field("fit_status", pa.string()),
+        pa.field("sum_x", pa.float64()),
+        pa.field("sum_x2", pa.float64()),
+    ]
+)
+
+#: Columns of the association table that count patients; the disclosure policy's
+#: minimum cell count applies to each of them.
+COUNT_COLUMNS = ("n", "n_events", "n_carriers", "n_carrier_events")
+
+#: Kinds whose biomarkers are binary, so carrier counts apply.
+CARRIER_KINDS = ("mutation",)

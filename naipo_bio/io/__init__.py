@@ -1,0 +1,1 @@
+"""Readers of site inputs (clinical, somatic, expression) and atomic writers."""

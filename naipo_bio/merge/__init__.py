@@ -1,0 +1,1 @@
+"""Coordinator stage: verify bundles and pool them into association tests."""

@@ -1,0 +1,137 @@
+"""The merge stage: bundles in; association tables, figures and a report out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from naipo_bio.bundle.read import read_bundle
+from naipo_bio.contract import STATUS_SUPPRESSED
+from naipo_bio.io.atomic import atomic_file, write_text
+from naipo_bio.merge.pool import pool_kind, site_table
+from naipo_bio.merge.validate import check_compatible
+from naipo_bio.report.html import write_report
+from naipo_bio.report.plots import forest_plot, qq_plot
+from naipo_bio.stats.meta import genomic_control_lambda
+
+log = logging.getLogger(__name__)
+
+TIES_LABEL = {"breslow": "Breslow", "efron": "Efron"}
+
+
+def _write_tsv(frame: pd.DataFrame, path: Path) -> Path:
+    with atomic_file(path) as tmp:
+        frame.to_csv(tmp, sep="\t", index=False, float_format="%.10g", na_rep="NA")
+    return path
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80]
+
+
+def methods_text(ties: str) -> str:
+    return (
+        "Each site fitted a Cox model with the covariates only (its null model) and "
+        "computed, per biomarker, the score U and the efficient information V at a "
+        f"log hazard ratio of 0 ({TIES_LABEL[ties]} ties). The pooled test is "
+        "z = sum U / sqrt(sum V) over the sites where the biomarker passed the "
+        "disclosure policy; it equals the score test of a Cox model stratified by "
+        "site with site-specific covariate effects fitted to all patients. The "
+        "one-step log hazard ratio U/V (SE 1/sqrt(V)) is accurate only near 0. "
+        "Per-site Cox fits (biomarker plus covariates) are pooled by inverse-variance "
+        "fixed-effect and DerSimonian-Laird random-effects meta-analysis, with "
+        "Cochran's Q and I2; sites whose fit did not converge or whose hazard ratio "
+        "is infinite (monotone likelihood) are left out of the meta-analysis but "
+        "still contribute to the score test. q-values: Benjamini-Hochberg over the "
+        "biomarkers of one kind."
+    )
+
+
+def run_merge(
+    bundle_paths: list[str | Path],
+    out_dir: str | Path,
+    top_hits: int = 5,
+    fdr: float = 0.05,
+) -> dict[str, Any]:
+    """Merge the bundles and write every output under ``out_dir``.
+
+    Returns the summary that is also written to ``summary.json``.
+    """
+    out_dir = Path(out_dir)
+    bundles = [read_bundle(p) for p in bundle_paths]
+    check_compatible(bundles)
+    first = bundles[0].manifest
+    kinds = sorted({k for b in bundles for k in b.kinds})
+    summary: dict[str, Any] = {
+        "analysis_id": first["analysis_id"],
+        "config_hash": first["config_hash"],
+        "ties": first["ties"],
+        "genome_build": first["genome_build"],
+        "fdr": fdr,
+        "test": (
+            f"Cox score test stratified by site ({TIES_LABEL[first['ties']]} ties), "
+            f"{len(bundles)} sites, "
+            f"{sum(b.manifest['counts']['patients'] for b in bundles)} patients, "
+            f"{sum(b.manifest['counts']['events'] for b in bundles)} events."
+        ),
+        "sites": [
+            {
+                "site": b.site_id,
+                **b.manifest["counts"],
+                "created": b.manifest["created"],
+            }
+            for b in bundles
+        ],
+        "kinds": {},
+        "notes": [],
+        "methods": methods_text(first["ties"]),
+    }
+    tables: dict[str, pd.DataFrame] = {}
+    figures: dict[str, dict[str, list[Path]]] = {}
+    plots = out_dir / "plots"
+    for kind in kinds:
+        sites = site_table(bundles, kind)
+        pooled = pool_kind(sites, len(bundles))
+        tables[kind] = pooled
+        _write_tsv(pooled, out_dir / "tables" / f"associations.{kind}.tsv")
+        _write_tsv(sites, out_dir / "tables" / f"site_estimates.{kind}.tsv")
+        tested = pooled.loc[pooled.n_sites_tested > 0]
+        significant = int((tested.q < fdr).sum())
+        summary["kinds"][kind] = {
+            "biomarkers": int(len(pooled)),
+            "tested": int(len(tested)),
+            "significant": significant,
+            "lambda_gc": genomic_control_lambda(tested.p.to_numpy()),
+            "suppressed_site_rows": int((sites.status == STATUS_SUPPRESSED).sum()),
+        }
+        qq = qq_plot(
+            tested.p.to_numpy(), f"{kind}: pooled score tests", plots / f"qq.{kind}.png"
+        )
+        forests = []
+        for _, row in tested.head(top_hits).iterrows():
+            rows = sites.loc[sites.biomarker_id == row.biomarker_id]
+            label = row.gene or row.biomarker_id
+            forests.append(
+                forest_plot(
+                    rows,
+                    row,
+                    f"{kind}: {label} (score p = {row.p:.3g})",
+                    plots / f"forest.{kind}.{_safe_name(row.biomarker_id)}.png",
+                )  # fmt: skip
+            )
+        figures[kind] = {"qq": [qq], "forest": forests}
+        log.info(
+            "%s: %d biomarkers tested, %d with q < %g",
+            kind,
+            len(tested),
+            significant,
+            fdr,
+        )
+    write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_report(out_dir / "report.html", summary, tables, figures)
+    return summary

@@ -1,0 +1,83 @@
+"""Figures of the merge: QQ plots and forest plots (matplotlib, no display)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from naipo_bio.io.atomic import atomic_file  # noqa: E402
+from naipo_bio.stats.meta import genomic_control_lambda  # noqa: E402
+
+DPI = 110
+
+
+def _save(figure, path: Path) -> Path:
+    with atomic_file(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def qq_plot(p: np.ndarray, title: str, path: str | Path) -> Path:
+    """Observed against expected -log10 p, with a pointwise 95% band and lambda."""
+    p = np.sort(np.asarray(p, dtype=np.float64)[np.isfinite(p)])
+    p = np.clip(p, 1e-300, 1.0)
+    n = p.size
+    figure, axis = plt.subplots(figsize=(4.8, 4.8))
+    if n:
+        ranks = np.arange(1, n + 1)
+        expected = -np.log10(ranks / (n + 1))
+        lower = -np.log10(stats.beta.ppf(0.975, ranks, n - ranks + 1))
+        upper = -np.log10(stats.beta.ppf(0.025, ranks, n - ranks + 1))
+        axis.fill_between(expected, lower, upper, color="0.85", label="95% band")
+        axis.scatter(expected, -np.log10(p), s=6, color="C0")
+        top = max(expected.max(), 1.0)
+        axis.plot([0, top], [0, top], color="0.3", linewidth=0.8)
+    lam = genomic_control_lambda(p)
+    axis.set_xlabel("expected -log10(p)")
+    axis.set_ylabel("observed -log10(p)")
+    axis.set_title(f"{title}\n{n} tests, lambda_GC = {lam:.3f}", fontsize=10)
+    return _save(figure, Path(path))
+
+
+def forest_plot(
+    sites: pd.DataFrame, pooled: pd.Series, title: str, path: str | Path
+) -> Path:
+    """Per-site hazard ratios with 95% CIs, and the pooled estimates below them.
+
+    ``sites`` has columns site, log_hr, se, fit_status; ``pooled`` has the
+    fixed-effect, random-effects and one-step estimates of the merge table.
+    """
+    rows = []
+    for site in sites.itertuples(index=False):
+        if site.fit_status == "ok" and np.isfinite(site.se):
+            rows.append((str(site.site), site.log_hr, site.se, "C0"))
+        else:
+            rows.append((f"{site.site} ({site.fit_status})", np.nan, np.nan, "C0"))
+    for label, est, se in (
+        ("fixed effect", "log_hr_fe", "se_fe"),
+        ("random effects (DL)", "log_hr_re", "se_re"),
+        ("score one-step", "log_hr_onestep", "se_onestep"),
+    ):
+        rows.append((label, pooled.get(est, np.nan), pooled.get(se, np.nan), "C3"))
+    figure, axis = plt.subplots(figsize=(6.0, 0.45 * len(rows) + 1.2))
+    for y, (_, est, se, colour) in enumerate(reversed(rows)):
+        if np.isfinite(est) and np.isfinite(se):
+            low, high = np.exp(est - 1.96 * se), np.exp(est + 1.96 * se)
+            axis.plot([low, high], [y, y], color=colour, linewidth=1.5)
+            marker = "D" if colour == "C3" else "s"
+            axis.plot(np.exp(est), y, marker, color=colour)
+    axis.set_yticks(range(len(rows)))
+    axis.set_yticklabels([r[0] for r in reversed(rows)])
+    axis.set_xscale("log")
+    axis.axvline(1.0, color="0.4", linewidth=0.8, linestyle="--")
+    axis.set_xlabel("hazard ratio (95% CI)")
+    axis.set_title(title, fontsize=10)
+    return _save(figure, Path(path))

@@ -1,0 +1,1 @@
+"""Site stage: from a hospital's own inputs to one summary bundle."""

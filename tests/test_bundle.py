@@ -1,0 +1,103 @@
+"""Bundle format: frozen versions read back, checksums, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pyarrow as pa
+import pytest
+from conftest import DATA
+
+from naipo_bio.bundle.read import read_bundle
+from naipo_bio.bundle.write import write_bundle
+from naipo_bio.contract import READABLE_SCHEMA_VERSIONS
+from naipo_bio.errors import BundleError
+from naipo_bio.merge.pool import pool_kind, site_table
+
+FROZEN = DATA / "bundles"
+
+
+@pytest.mark.parametrize("version", READABLE_SCHEMA_VERSIONS)
+def test_frozen_bundle_reads_back(version):
+    folder = FROZEN / f"v{version}"
+    bundle = read_bundle(folder / "example.naipo")
+    expected = json.loads((folder / "expected.json").read_text())
+    table = bundle.table("mutation").set_index("biomarker_id")
+    for biomarker, values in expected.items():
+        assert table.loc[biomarker, "status"] == values["status"]
+        assert table.loc[biomarker, "u"] == values["u"]
+        assert table.loc[biomarker, "v"] == values["v"]
+    pooled = pool_kind(site_table([bundle], "mutation"), 1).set_index("biomarker_id")
+    assert pooled.loc["GENE_A", "u"] == expected["GENE_A"]["u"]
+
+
+@pytest.fixture
+def bundle_copy(tmp_path):
+    target = tmp_path / "example.naipo"
+    shutil.copytree(FROZEN / "v1.0" / "example.naipo", target)
+    return target
+
+
+def test_changed_byte_rejected(bundle_copy):
+    table = bundle_copy / "mutation.parquet"
+    data = bytearray(table.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    table.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="checksum of mutation.parquet"):
+        read_bundle(bundle_copy)
+
+
+def test_extra_file_rejected(bundle_copy):
+    (bundle_copy / "patients.csv").write_text("P001\n")
+    with pytest.raises(BundleError, match="patients.csv"):
+        read_bundle(bundle_copy)
+
+
+def test_missing_table_rejected(bundle_copy):
+    (bundle_copy / "mutation.parquet").unlink()
+    with pytest.raises(BundleError, match="missing"):
+        read_bundle(bundle_copy)
+
+
+def test_newer_schema_version_rejected(bundle_copy):
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["schema_version"] = "9.0"
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="schema version 9.0"):
+        read_bundle(bundle_copy)
+
+
+def test_manifest_not_json_rejected(bundle_copy):
+    (bundle_copy / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        read_bundle(bundle_copy)
+
+
+def test_not_a_bundle_rejected(tmp_path):
+    with pytest.raises(BundleError, match="not a bundle folder"):
+        read_bundle(tmp_path / "nothing.naipo")
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    target = tmp_path / "site.naipo"
+
+    class Broken:
+        def replace_schema_metadata(self, metadata):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_bundle(target, {"site_id": "s"}, {"mutation": Broken()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rewrite_replaces_whole_bundle(tmp_path):
+    target = tmp_path / "site.naipo"
+    table = pa.table({"a": [1]})
+    write_bundle(target, {"site_id": "s"}, {"first": table})
+    write_bundle(target, {"site_id": "s"}, {"second": table})
+    assert sorted(p.name for p in target.iterdir()) == [
+        "manifest.json",
+        "second.parquet",
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["site.naipo"]
