@@ -164,7 +164,10 @@ class SurvivalDesign:
         return design, dropped
 
     def subset(self, keep_original: np.ndarray) -> SurvivalDesign:
-        """Restrict the design to patients where ``keep_original`` is True (input order)."""
+        """Restrict the design to the patients where ``keep_original`` is True.
+
+        ``keep_original`` is in input order, like the arrays given to from_arrays.
+        """
         keep_original = np.asarray(keep_original, dtype=bool)
         keep_sorted = keep_original[self.order]
         kept_before = np.concatenate(([0], np.cumsum(keep_sorted)))
