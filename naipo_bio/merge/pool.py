@@ -57,6 +57,10 @@ def pool_kind(sites: pd.DataFrame, n_bundles: int) -> pd.DataFrame:
         .groupby("biomarker_id")
         .hit.sum()
     )
+    uninformative = ~sites.status.isin([STATUS_OK, STATUS_SUPPRESSED])
+    pooled["n_sites_uninformative"] = (
+        sites.assign(hit=uninformative).groupby("biomarker_id").hit.sum()
+    )
     ok_groups = ok.groupby("biomarker_id", sort=False)
     pooled["n_sites_tested"] = ok_groups.size()
     pooled["sites_tested"] = ok_groups.site.agg(",".join)
