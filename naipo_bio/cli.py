@@ -34,14 +34,25 @@ def _cmd_site(args) -> None:
 def _cmd_merge(args) -> None:
     from naipo_bio.merge.run import run_merge
 
-    summary = run_merge(args.bundles, args.out, top_hits=args.top_hits, fdr=args.fdr)
+    settings = {
+        "min_pooled_mac": args.min_pooled_mac,
+        "rare_maf": args.rare_maf,
+        "ambiguous_max_maf": args.ambiguous_max_maf,
+        "reference_sites": args.reference_sites,
+    }
+    summary = run_merge(
+        args.bundles, args.out, top_hits=args.top_hits, fdr=args.fdr,
+        variant_settings=settings,
+    )  # fmt: skip
     log.info("merge written to %s (%s)", args.out, summary["test"])
 
 
 def _cmd_demo_inputs(args) -> None:
-    from naipo_bio.demo.tcga_acc import prepare_site
+    from naipo_bio.demo import default_resources, demo_module
 
-    paths = prepare_site(Path(args.resources), args.site, args.n_sites, Path(args.out))
+    resources = Path(args.resources or default_resources(args.dataset))
+    module = demo_module(args.dataset)
+    paths = module.prepare_site(resources, args.site, args.n_sites, Path(args.out))
     log.info(
         "demo inputs of site %d: %s", args.site, ", ".join(map(str, paths.values()))
     )
@@ -91,12 +102,32 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument(
         "--fdr", type=float, default=0.05, help="BH q threshold to report"
     )
+    merge.add_argument(
+        "--min-pooled-mac", type=float, default=10.0,
+        help="flag single-variant tests below this pooled minor allele count",
+    )  # fmt: skip
+    merge.add_argument(
+        "--rare-maf", type=float, default=0.01,
+        help="pooled MAF at or below which variants enter gene tests",
+    )  # fmt: skip
+    merge.add_argument(
+        "--ambiguous-max-maf", type=float, default=0.4,
+        help="drop A/T and C/G variants with a higher pooled MAF",
+    )  # fmt: skip
+    merge.add_argument(
+        "--reference-sites", help="VCF or TSV with the reference REF/ALT of variants"
+    )
     merge.set_defaults(func=_cmd_merge)
 
     demo = commands.add_parser(
-        "demo-inputs", help="write one pseudo-site's inputs from the TCGA ACC demo data"
+        "demo-inputs", help="write one pseudo-site's inputs from a demo data set"
     )
-    demo.add_argument("--resources", default="resources/tcga-acc")
+    demo.add_argument(
+        "--dataset", default="tcga-acc", choices=["tcga-acc", "1kg-chr22"]
+    )
+    demo.add_argument(
+        "--resources", help="folder of the data set (default under resources/)"
+    )
     demo.add_argument("--site", type=int, required=True, help="site number, from 1")
     demo.add_argument("--n-sites", type=int, default=3)
     demo.add_argument("--out", required=True, help="output folder")

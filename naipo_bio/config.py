@@ -75,10 +75,15 @@ def validate_config(config: dict[str, Any], source: str = "configuration") -> di
 
 def _add_demo_sites(config: dict[str, Any]) -> None:
     demo = config.get("demo", {})
-    if demo.get("enabled") and not config["sites"]:
-        from naipo_bio.demo.tcga_acc import demo_sites
+    if not demo.get("enabled"):
+        return
+    from naipo_bio.demo import default_resources, demo_module
 
-        config["sites"] = demo_sites(config["outdir"], demo["n_sites"])
+    if demo.get("resources") is None:
+        demo["resources"] = default_resources(demo["dataset"])
+    if not config["sites"]:
+        module = demo_module(demo["dataset"])
+        config["sites"] = module.demo_sites(config["outdir"], demo["n_sites"])
         validate_config(config, "the demo configuration")
 
 

@@ -37,6 +37,12 @@ KINDS = {
     "expression": "gene expression on the log2 scale",
 }
 
+#: Per-variant tables are named separately: their rows are keyed by position
+#: and alleles, not by a biomarker id.
+VARIANT_TABLE = "variant"
+GENE_BLOCK_TABLE = "gene_block"
+STATUS_QC_FAILED = "qc_failed"
+
 #: Per-biomarker status at a site. Only "ok" rows contribute to the pooled test.
 STATUS_OK = "ok"
 STATUS_NO_EVENTS = "no_events"
@@ -79,6 +85,43 @@ ASSOCIATION_SCHEMA = pa.schema(
 #: Columns of the association table that count patients; the disclosure policy's
 #: minimum cell count applies to each of them.
 COUNT_COLUMNS = ("n", "n_events", "n_carriers", "n_carrier_events")
+
+#: Schema of the per-variant table (one row per biallelic test). The dosage is
+#: the count of ``alt`` alleles; ``genes`` lists gene:consequence pairs.
+VARIANT_SCHEMA = pa.schema(
+    [
+        pa.field("contig", pa.string(), nullable=False),
+        pa.field("pos", pa.int64(), nullable=False),
+        pa.field("ref", pa.string(), nullable=False),
+        pa.field("alt", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("reason", pa.string()),
+        pa.field("n", pa.int64()),
+        pa.field("call_rate", pa.float64()),
+        pa.field("ac", pa.float64()),
+        pa.field("an", pa.float64()),
+        pa.field("n_carriers", pa.int64()),
+        pa.field("hwe_p", pa.float64()),
+        pa.field("u", pa.float64()),
+        pa.field("v", pa.float64()),
+        pa.field("genes", pa.string()),
+    ]
+)
+
+#: Schema of the gene blocks for gene-level tests: per gene, the keys of its
+#: variants ("contig:pos:ref:alt"), their consequences, allele counts, scores
+#: and the upper triangle (row-major, with the diagonal) of their covariance.
+GENE_BLOCK_SCHEMA = pa.schema(
+    [
+        pa.field("gene", pa.string(), nullable=False),
+        pa.field("variants", pa.list_(pa.string()), nullable=False),
+        pa.field("consequences", pa.list_(pa.string()), nullable=False),
+        pa.field("ac", pa.list_(pa.float64()), nullable=False),
+        pa.field("an", pa.list_(pa.float64()), nullable=False),
+        pa.field("u", pa.list_(pa.float64()), nullable=False),
+        pa.field("cov", pa.list_(pa.float64()), nullable=False),
+    ]
+)
 
 #: Kinds whose biomarkers are binary, so carrier counts apply.
 CARRIER_KINDS = ("mutation",)

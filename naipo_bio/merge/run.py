@@ -8,16 +8,20 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from naipo_bio.bundle.read import read_bundle
-from naipo_bio.contract import STATUS_SUPPRESSED
+from naipo_bio.contract import STATUS_SUPPRESSED, VARIANT_TABLE
 from naipo_bio.io.atomic import atomic_file, write_text
+from naipo_bio.merge.genes import pool_gene_blocks
+from naipo_bio.merge.harmonize import read_reference_sites
 from naipo_bio.merge.pool import pool_kind, site_table
 from naipo_bio.merge.validate import check_compatible
+from naipo_bio.merge.variants import VariantSettings, pool_variants
 from naipo_bio.report.html import write_report
-from naipo_bio.report.plots import forest_plot, qq_plot
-from naipo_bio.stats.meta import genomic_control_lambda
+from naipo_bio.report.plots import forest_plot, manhattan_plot, qq_plot
+from naipo_bio.stats.meta import bh_qvalues, genomic_control_lambda
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,78 @@ def _write_tsv(frame: pd.DataFrame, path: Path) -> Path:
 
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80]
+
+
+def _merge_variants(bundles, out_dir, summary, figures, tables, settings, fdr) -> None:
+    reference = None
+    if settings.get("reference_sites"):
+        reference = read_reference_sites(settings["reference_sites"])
+    result = pool_variants(
+        bundles,
+        out_dir,
+        VariantSettings(
+            min_pooled_mac=settings.get("min_pooled_mac", 10.0),
+            ambiguous_max_maf=settings.get("ambiguous_max_maf", 0.4),
+            reference=reference,
+        ),
+    )
+    if result is None:
+        return
+    contig = (
+        np.concatenate(result.contig) if result.contig else np.array([], dtype=object)
+    )
+    pos = np.concatenate(result.pos) if result.pos else np.array([], dtype=np.int64)
+    p = np.concatenate(result.p) if result.p else np.array([])
+    plots = out_dir / "plots"
+    figures["variant"] = {
+        "qq": [
+            qq_plot(p, "variants: pooled score tests", plots / "qq.variant.png"),
+            manhattan_plot(
+                contig,
+                pos,
+                p,
+                "variants: pooled score tests",
+                plots / "manhattan.variant.png",
+            ),
+        ],
+        "forest": [],
+    }
+    summary["kinds"]["variant"] = {
+        "biomarkers": result.n_variants,
+        "tested": result.n_tested,
+        "significant": int((bh_qvalues(p) < fdr).sum()) if p.size else 0,
+        "lambda_gc": genomic_control_lambda(p),
+        "suppressed_site_rows": sum(
+            sum(
+                b.manifest["disclosure"]["summary"]
+                .get(VARIANT_TABLE, {})
+                .get("suppressed", {})
+                .values()
+            )
+            for b in bundles
+        ),
+        "low_mac_flagged": result.n_low_mac,
+        "ambiguous_dropped": result.n_ambiguous_dropped,
+    }
+    tables["variant"] = pd.read_csv(
+        out_dir / "tables" / "top_variants.tsv", sep="\t", nrows=50
+    )
+    genes = pool_gene_blocks(bundles, settings.get("rare_maf", 0.01), reference)
+    if genes is not None:
+        _write_tsv(genes, out_dir / "tables" / "gene_tests.tsv")
+        summary["kinds"]["gene"] = {
+            "biomarkers": int(len(genes)),
+            "tested": int(genes.skato_p.notna().sum()),
+            "significant": int((genes.skato_q < fdr).sum()),
+            "lambda_gc": genomic_control_lambda(genes.skato_p.to_numpy()),
+            "suppressed_site_rows": sum(
+                b.manifest["disclosure"]["summary"]
+                .get(VARIANT_TABLE, {})
+                .get("gene_blocks_withheld", 0)
+                for b in bundles
+            ),
+        }
+        tables["gene"] = genes
 
 
 def methods_text(ties: str) -> str:
@@ -57,6 +133,7 @@ def run_merge(
     out_dir: str | Path,
     top_hits: int = 5,
     fdr: float = 0.05,
+    variant_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Merge the bundles and write every output under ``out_dir``.
 
@@ -132,6 +209,11 @@ def run_merge(
             significant,
             fdr,
         )
-    write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    _merge_variants(
+        bundles, out_dir, summary, figures, tables, variant_settings or {}, fdr
+    )
+    write_text(
+        out_dir / "summary.json", json.dumps(summary, indent=2, default=float) + "\n"
+    )
     write_report(out_dir / "report.html", summary, tables, figures)
     return summary

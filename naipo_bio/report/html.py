@@ -16,6 +16,18 @@ TABLE_COLUMNS = (
     "q", "log_hr_onestep", "log_hr_fe", "se_fe", "log_hr_re", "i2",
 )  # fmt: skip
 
+VARIANT_COLUMNS = (
+    "contig", "pos", "ref", "alt", "n_sites_tested", "n", "af", "mac", "z", "p", "q",
+    "log_hr_onestep", "low_mac", "palindromic", "het_q",
+)  # fmt: skip
+
+GENE_COLUMNS = (
+    "gene", "n_sites", "n_variants_tested", "pooled_mac", "burden_p", "skat_p",
+    "skato_p", "skato_q", "skato_rho",
+)  # fmt: skip
+
+TEXT_COLUMNS = ("biomarker_id", "gene", "site", "contig", "ref", "alt")
+
 STYLE = """
 body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.5em; }
@@ -49,7 +61,7 @@ def _table(frame: pd.DataFrame, columns) -> str:
     for _, row in frame.iterrows():
         cells = []
         for column in columns:
-            css = ' class="text"' if column in ("biomarker_id", "gene", "site") else ""
+            css = ' class="text"' if column in TEXT_COLUMNS else ""
             cells.append(f"<td{css}>{_format(row[column], column)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
@@ -83,11 +95,16 @@ def write_report(
         parts.append(
             f"<p>{info['tested']} biomarkers tested at one site or more; "
             f"{info['significant']} with BH q &lt; {summary['fdr']}; genomic-control "
-            f"lambda {info['lambda_gc']:.3f}. Biomarkers withheld by a site's "
-            f"disclosure policy: {info['suppressed_site_rows']} site rows.</p>"
+            f"lambda {info['lambda_gc']:.3f}. Withheld by a site's disclosure "
+            f"policy: {info['suppressed_site_rows']} site rows.</p>"
         )
-        tested = table.loc[table.n_sites_tested > 0]
-        parts.append(_table(tested.head(top), TABLE_COLUMNS))
+        if kind == "variant":
+            parts.append(_table(table.head(top), VARIANT_COLUMNS))
+        elif kind == "gene":
+            parts.append(_table(table.head(top), GENE_COLUMNS))
+        else:
+            tested = table.loc[table.n_sites_tested > 0]
+            parts.append(_table(tested.head(top), TABLE_COLUMNS))
         for figure in figures.get(kind, {}).get("qq", []):
             parts.append(_image(figure))
         forests = figures.get(kind, {}).get("forest", [])

@@ -81,3 +81,50 @@ def forest_plot(
     axis.set_xlabel("hazard ratio (95% CI)")
     axis.set_title(title, fontsize=10)
     return _save(figure, Path(path))
+
+
+def manhattan_plot(
+    contig: np.ndarray, pos: np.ndarray, p: np.ndarray, title: str, path: str | Path
+) -> Path:
+    """-log10 p along the genome, contigs in order, with lambda_GC in the title.
+
+    Points with p > 0.01 are thinned to one in ten (seeded) when there are more
+    than 200,000 of them; the thinning cannot hide a hit.
+    """
+    from naipo_bio.merge.variants import contig_sort_key
+
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-300, 1.0)
+    order = sorted(set(contig.tolist()), key=contig_sort_key)
+    keep = np.ones(p.shape, dtype=bool)
+    dull = p > 0.01
+    if dull.sum() > 200_000:
+        rng = np.random.default_rng(0)
+        keep = ~dull | (rng.random(p.shape) < 0.1)
+    figure, axis = plt.subplots(figsize=(10, 3.6))
+    offset = 0
+    ticks, labels = [], []
+    for i, name in enumerate(order):
+        on = (contig == name) & keep
+        if not on.any():
+            continue
+        x = pos[on] + offset
+        axis.scatter(
+            x,
+            -np.log10(p[on]),
+            s=3,
+            color="C0" if i % 2 == 0 else "C1",
+            rasterized=True,
+        )
+        ticks.append(offset + pos[on].max() / 2)
+        labels.append(name)
+        offset += pos[contig == name].max() + 1
+    axis.axhline(-np.log10(5e-8), color="C3", linewidth=0.8, linestyle="--")
+    axis.set_xticks(ticks)
+    axis.set_xticklabels(labels, fontsize=7)
+    axis.set_xlabel("contig")
+    axis.set_ylabel("-log10(p)")
+    axis.set_title(
+        f"{title}\n{p.size} tests, lambda_GC = {genomic_control_lambda(p):.3f}",
+        fontsize=10,
+    )
+    return _save(figure, Path(path))

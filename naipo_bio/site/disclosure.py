@@ -108,3 +108,57 @@ def apply_policy(
         "count_cells_withheld": cells,
     }
     return table, summary
+
+
+def apply_variant_policy(
+    variants: pd.DataFrame | None, blocks: pd.DataFrame, policy: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Return the releasable variant rows and gene blocks, and what was withheld.
+
+    A variant with 1 to ``min_carriers - 1`` carriers, or fewer than
+    ``min_noncarriers`` non-carriers, is left out of the variant table entirely:
+    even its position and alleles would tell that a patient at this site carries
+    it. Only the number of such rows is released. A gene block is released when
+    ``release_gene_blocks`` is set and its variants together have at least
+    ``min_carriers`` carriers.
+    """
+    from naipo_bio.site.variants import empty_variant_frame
+
+    if variants is None:
+        variants = empty_variant_frame()
+    carriers = variants["n_carriers"].to_numpy(dtype=np.float64)
+    called = variants["n"].to_numpy(dtype=np.float64)
+    rare = (carriers > 0) & (carriers < policy["min_carriers"])
+    common = (called - carriers < policy["min_noncarriers"]) & (carriers > 0)
+    withheld = rare | common
+    suppressed = {}
+    if rare.any():
+        suppressed[f"fewer than {policy['min_carriers']} carriers"] = int(rare.sum())
+    if (common & ~rare).any():
+        key = f"fewer than {policy['min_noncarriers']} non-carriers"
+        suppressed[key] = int((common & ~rare).sum())
+    released = variants.loc[~withheld].reset_index(drop=True)
+    cells = 0
+    for column in ("n_carriers", "ac"):
+        values = released[column]
+        small = values.notna() & (values > 0) & (values < policy["min_cell"])
+        cells += int(small.sum())
+        released.loc[small, column] = np.nan if column == "ac" else pd.NA
+
+    blocks_out = blocks
+    withheld_blocks = 0
+    if len(blocks):
+        allowed = policy["release_gene_blocks"] & (
+            blocks["n_carriers"] >= policy["min_carriers"]
+        )
+        withheld_blocks = int((~allowed).sum())
+        blocks_out = blocks.loc[allowed].reset_index(drop=True)
+    summary = {
+        "tests": int(len(variants)),
+        "released": int(len(released)),
+        "suppressed": suppressed,
+        "count_cells_withheld": cells,
+        "gene_blocks": int(len(blocks_out)),
+        "gene_blocks_withheld": withheld_blocks,
+    }
+    return released, blocks_out, summary

@@ -1,8 +1,9 @@
-"""The site stage: read a site's inputs, compute its statistics, write its bundle."""
+"""The site stage: a site's inputs in, one summary bundle out."""
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,79 +11,66 @@ import numpy as np
 
 from naipo_bio.bundle.write import association_arrow, write_bundle
 from naipo_bio.config import analysis_hash
-from naipo_bio.contract import TIME_UNIT
-from naipo_bio.errors import InputError
-from naipo_bio.io.atomic import write_text
-from naipo_bio.io.clinical import ClinicalData, read_clinical
-from naipo_bio.io.expression import read_expression
-from naipo_bio.io.ids import join_patients, read_sample_map, samples_to_patients
-from naipo_bio.io.somatic import read_somatic
+from naipo_bio.contract import GENE_BLOCK_TABLE, TIME_UNIT, VARIANT_TABLE
+from naipo_bio.genotypes.reader import Region
 from naipo_bio.site import disclosure
+from naipo_bio.site.prepare import PreparedSite, prepare_site
 from naipo_bio.site.statistics import BiomarkerData, biomarker_table
-from naipo_bio.stats import cox
+from naipo_bio.site.variants import (
+    compute_chunk,
+    gene_block_arrow,
+    gene_blocks,
+    gene_source,
+    read_chunk,
+    variant_arrow,
+    write_chunk,
+)
 from naipo_bio.stats._numba import set_threads
 
 log = logging.getLogger(__name__)
 
 
-def _load_modalities(site: dict[str, Any], analysis: dict[str, Any]):
-    """Read each molecular input and map its samples to patients."""
-    sample_map = read_sample_map(site.get("sample_map"))
-    modalities = {}
-    if site.get("somatic"):
-        status = read_somatic(
-            site["somatic"], analysis["mutation"], analysis["genome_build"]
-        )
-        patients, unmapped = samples_to_patients(
-            status.samples, sample_map, status.source, "somatic data"
-        )
-        modalities["mutation"] = (status.genes, status.genes, status.matrix, patients)
-        _log_unmapped(unmapped, status.source)
-    if site.get("expression"):
-        expression = read_expression(site["expression"])
-        patients, unmapped = samples_to_patients(
-            expression.samples, sample_map, expression.source, "expression data"
-        )
-        modalities["expression"] = (
-            expression.gene_ids,
-            expression.labels,
-            expression.matrix,
-            patients,
-        )
-        _log_unmapped(unmapped, expression.source)
-    if not modalities:
-        raise InputError(
-            "The site configuration names no molecular input; add somatic and/or "
-            "expression."
-        )
-    return modalities
+def chunk_regions(prepared: PreparedSite, config: dict[str, Any]) -> list[Region]:
+    """Regions of the site's germline VCF, as the chunk jobs cut them."""
+    if prepared.germline is None:
+        return []
+    return prepared.germline.regions(config["analysis"]["variants"]["chunk_size"])
 
 
-def _log_unmapped(unmapped: list[str], source: Path) -> None:
-    if unmapped:
-        log.warning(
-            "%s: %d sample(s) are not in the sample map and are skipped: %s",
-            source, len(unmapped), ", ".join(unmapped[:10]),
-        )  # fmt: skip
+def run_variant_chunk(
+    prepared: PreparedSite, config: dict[str, Any], region: Region, prefix: str | Path
+) -> None:
+    """Compute and write one chunk of the site's germline variants."""
+    site = config["sites"][prepared.site_id]
+    variants = config["analysis"]["variants"]
+    genes = gene_source(prepared.germline, variants, site["germline"].get("gene_bed"))
+    result = compute_chunk(
+        prepared.germline, region, prepared.germline_columns, prepared.design,
+        prepared.null, variants, genes, config["analysis"]["genome_build"],
+    )  # fmt: skip
+    write_chunk(result, prefix)
+    log.info(
+        "%s: %d records, %d tests, %d filtered", region.name, result.stats.records,
+        result.stats.tests, result.stats.filtered,
+    )  # fmt: skip
 
 
-def _design(clinical: ClinicalData, analysis: dict[str, Any]) -> cox.SurvivalDesign:
-    design = cox.SurvivalDesign.from_arrays(
-        clinical.time_days,
-        clinical.event,
-        clinical.covariates.to_numpy(dtype=np.float64),
-        strata=clinical.strata,
-        covariate_names=list(clinical.covariates.columns),
-        ties=analysis["ties"],
+def _variant_tables(prepared, chunk_prefixes, policy):
+    """Gather the chunks into the releasable variant table and gene blocks."""
+    import pandas as pd
+
+    tables = []
+    rare = []
+    for prefix in chunk_prefixes:
+        table, rare_variants, rare_dosage = read_chunk(prefix)
+        tables.append(table)
+        rare.append((rare_variants, rare_dosage))
+    variant_table = pd.concat(tables, ignore_index=True) if tables else None
+    blocks = gene_blocks(rare, prepared.design, prepared.null)
+    variant_table, blocks, summary = disclosure.apply_variant_policy(
+        variant_table, blocks, policy
     )
-    design, dropped = design.without_constant_covariates()
-    if dropped:
-        log.warning(
-            "Covariate column(s) %s take one value among this site's analysed "
-            "patients and are dropped; the site's baseline hazard absorbs them.",
-            dropped,
-        )
-    return design
+    return variant_arrow(variant_table), gene_block_arrow(blocks), summary
 
 
 def run_site(
@@ -91,55 +79,31 @@ def run_site(
     out_path: str | Path,
     report_dir: str | Path | None = None,
     threads: int | None = None,
+    chunk_prefixes: list[str] | None = None,
 ) -> Path:
     """Run the site stage of ``site_id`` and write its bundle to ``out_path``.
 
     ``report_dir`` receives the join report, which lists patient ids and so
-    stays at the site.
+    stays at the site. Germline chunks already computed by separate jobs are
+    passed as ``chunk_prefixes``; otherwise they are computed here in turn.
     """
     set_threads(threads if threads is not None else config.get("threads"))
     analysis = config["analysis"]
-    if site_id not in config.get("sites", {}):
-        raise InputError(
-            f"Site {site_id!r} is not in the configuration's sites "
-            f"({sorted(config.get('sites', {}))})."
-        )
-    site = config["sites"][site_id]
     policy = analysis["disclosure"]
-    clinical = read_clinical(site["clinical"], analysis)
-    modalities = _load_modalities(site, analysis)
-
-    join = join_patients(
-        clinical.patient_ids, {kind: m[3] for kind, m in modalities.items()}
-    )
-    if report_dir is not None:
-        write_text(
-            Path(report_dir) / "join_report.tsv", "\n".join(join.report_lines()) + "\n"
-        )
-    for hint in join.hints:
-        log.warning("%s", hint)
-    fraction = len(join.patients) / max(len(clinical.patient_ids), 1)
-    if fraction < site["min_joined_fraction"]:
-        raise InputError(
-            f"Only {len(join.patients)} of {len(clinical.patient_ids)} clinical "
-            f"patients ({fraction:.0%}) join the molecular data, below "
-            f"min_joined_fraction = {site['min_joined_fraction']}. Check the sample "
-            "map and the ids; the "
-            "join report lists the unmatched ids."
-        )
-    analysed = clinical.subset(np.isin(clinical.patient_ids, join.patients))
-    n_events = int(analysed.event.sum())
-    disclosure.check_site(len(analysed.patient_ids), n_events, policy, site_id)
-
-    design = _design(analysed, analysis)
-    null = cox.fit_null(design)
+    prepared = prepare_site(site_id, config, report_dir)
     tables = {}
     summaries = {}
-    for kind, (ids, genes, matrix, patients) in modalities.items():
-        column = {p: i for i, p in enumerate(patients) if p is not None}
-        index = np.array([column[p] for p in analysed.patient_ids], dtype=np.int64)
-        data = BiomarkerData(kind, list(ids), list(genes), matrix[:, index])
-        table = biomarker_table(design, null, data, fits=analysis["fits"])
+    for kind, modality in prepared.modalities.items():
+        column = {p: i for i, p in enumerate(modality.patients) if p is not None}
+        index = np.array(
+            [column[p] for p in prepared.analysed.patient_ids], dtype=np.int64
+        )
+        data = BiomarkerData(
+            kind, list(modality.ids), list(modality.labels), modality.values[:, index]
+        )
+        table = biomarker_table(
+            prepared.design, prepared.null, data, fits=analysis["fits"]
+        )
         table, summaries[kind] = disclosure.apply_policy(table, kind, policy)
         tables[kind] = association_arrow(table)
         log.info(
@@ -147,6 +111,28 @@ def run_site(
             kind, summaries[kind]["biomarkers"], summaries[kind]["released"],
             summaries[kind]["suppressed"] or "none",
         )  # fmt: skip
+    if prepared.germline is not None:
+        if chunk_prefixes is None:
+            # The chunk side files hold genotypes: keep them in a temporary
+            # folder that is deleted once the bundle's tables are built.
+            out_parent = Path(out_path).parent
+            out_parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=".chunks-", dir=out_parent) as work:
+                prefixes = []
+                for region in chunk_regions(prepared, config):
+                    prefix = str(Path(work) / region.name)
+                    run_variant_chunk(prepared, config, region, prefix)
+                    prefixes.append(prefix)
+                variant, blocks, summaries[VARIANT_TABLE] = _variant_tables(
+                    prepared, prefixes, policy
+                )
+        else:
+            variant, blocks, summaries[VARIANT_TABLE] = _variant_tables(
+                prepared, chunk_prefixes, policy
+            )
+        tables[VARIANT_TABLE] = variant
+        if analysis["variants"]["gene_tests"]["enabled"]:
+            tables[GENE_BLOCK_TABLE] = blocks
 
     manifest = {
         "site_id": site_id,
@@ -156,8 +142,11 @@ def run_site(
         "ties": analysis["ties"],
         "time_unit": TIME_UNIT,
         "genome_build": analysis["genome_build"],
-        "counts": {"patients": len(analysed.patient_ids), "events": n_events},
-        "covariates": list(design.covariate_names),
+        "counts": {
+            "patients": len(prepared.analysed.patient_ids),
+            "events": prepared.n_events,
+        },
+        "covariates": list(prepared.design.covariate_names),
         "disclosure": {"policy": policy, "summary": summaries},
     }
     return write_bundle(out_path, manifest, tables)

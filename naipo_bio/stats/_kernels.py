@@ -395,3 +395,108 @@ def fit_biomarkers(
             out_se[j] = math.sqrt(column[0]) if column[0] > 0.0 else np.nan
         else:
             out_se[j] = np.nan
+
+
+@kernel
+def score_covariance(G, time, event, bounds, w, X, ixx_inv, efron, out_u, out_v):
+    """Score vector U (k,) and efficient covariance V (k, k) of the rows of ``G``.
+
+    The covariance analogue of :func:`score_information`, used for the variants
+    of one gene: V = I_gg - I_gx I_xx^-1 I_xg with I_gg a (k, k) block.
+    Costs O(n k^2); ``G`` is (k, n) in sorted order without NaN.
+    """
+    k, n = G.shape
+    p = X.shape[1]
+    n_strata = bounds.shape[0] - 1
+    center = np.zeros(k)
+    for j in range(k):
+        for i in range(n):
+            center[j] += G[j, i]
+        center[j] /= max(n, 1)
+    igg = np.zeros((k, k))
+    igx = np.zeros((k, p))
+    u = np.zeros(k)
+    s1g = np.empty(k)
+    s2g = np.empty((k, k))
+    s1x = np.empty(p)
+    s2gx = np.empty((k, p))
+    d1g = np.empty(k)
+    d2g = np.empty((k, k))
+    d1x = np.empty(p)
+    d2gx = np.empty((k, p))
+    g = np.empty(k)
+    for s in range(n_strata):
+        lo = bounds[s]
+        hi = bounds[s + 1]
+        s0 = 0.0
+        s1g[:] = 0.0
+        s2g[:, :] = 0.0
+        s1x[:] = 0.0
+        s2gx[:, :] = 0.0
+        i = hi - 1
+        while i >= lo:
+            t = time[i]
+            n_events = 0
+            d0 = 0.0
+            d1g[:] = 0.0
+            d2g[:, :] = 0.0
+            d1x[:] = 0.0
+            d2gx[:, :] = 0.0
+            m = i
+            while m >= lo and time[m] == t:
+                wm = w[m]
+                for a in range(k):
+                    g[a] = G[a, m] - center[a]
+                s0 += wm
+                for b in range(p):
+                    s1x[b] += wm * X[m, b]
+                for a in range(k):
+                    s1g[a] += wm * g[a]
+                    for c in range(a + 1):
+                        s2g[a, c] += wm * g[a] * g[c]
+                    for b in range(p):
+                        s2gx[a, b] += wm * g[a] * X[m, b]
+                if event[m]:
+                    n_events += 1
+                    for a in range(k):
+                        u[a] += g[a]
+                    if efron:
+                        d0 += wm
+                        for b in range(p):
+                            d1x[b] += wm * X[m, b]
+                        for a in range(k):
+                            d1g[a] += wm * g[a]
+                            for c in range(a + 1):
+                                d2g[a, c] += wm * g[a] * g[c]
+                            for b in range(p):
+                                d2gx[a, b] += wm * g[a] * X[m, b]
+                m -= 1
+            if n_events > 0:
+                n_terms = n_events if efron else 1
+                weight = 1.0 if efron else float(n_events)
+                for r in range(n_terms):
+                    f = r / n_events if efron else 0.0
+                    a0 = s0 - f * d0
+                    for a in range(k):
+                        mean_a = (s1g[a] - f * d1g[a]) / a0
+                        u[a] -= weight * mean_a
+                        for c in range(a + 1):
+                            mean_c = (s1g[c] - f * d1g[c]) / a0
+                            igg[a, c] += weight * (
+                                (s2g[a, c] - f * d2g[a, c]) / a0 - mean_a * mean_c
+                            )
+                        for b in range(p):
+                            mean_x = (s1x[b] - f * d1x[b]) / a0
+                            igx[a, b] += weight * (
+                                (s2gx[a, b] - f * d2gx[a, b]) / a0 - mean_a * mean_x
+                            )
+            i = m
+    for a in range(k):
+        out_u[a] = u[a]
+        for c in range(a + 1):
+            value = igg[a, c]
+            for b in range(p):
+                for e in range(p):
+                    value -= igx[a, b] * ixx_inv[b, e] * igx[c, e]
+            out_v[a, c] = value
+            out_v[c, a] = value

@@ -304,3 +304,22 @@ def _sorted_biomarkers(design: SurvivalDesign, G: np.ndarray) -> np.ndarray:
     if G.dtype not in (np.float32, np.float64):
         G = G.astype(np.float64)
     return np.ascontiguousarray(G[:, design.order])
+
+
+def score_covariance(
+    design: SurvivalDesign, null: NullModel, G: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score vector and efficient covariance of the rows of ``G`` (input order).
+
+    Returns U (k,) and V (k, k); the diagonal of V equals what
+    :func:`score_statistics` returns for each row alone.
+    """
+    G_sorted = _sorted_biomarkers(design, G)
+    k = G_sorted.shape[0]
+    out_u = np.empty(k)
+    out_v = np.empty((k, k))
+    _kernels.score_covariance(
+        G_sorted, design.time, design.event, design.bounds, null.weights,
+        design.X, null.information_inv, design.efron, out_u, out_v,
+    )  # fmt: skip
+    return out_u, out_v

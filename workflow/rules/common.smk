@@ -36,4 +36,35 @@ def site_inputs(wildcards):
             files[f"somatic_{key}"] = somatic[key]
     if site.get("expression"):
         files["expression"] = site["expression"]["path"]
+    files.update(germline_inputs(wildcards))
+    return files
+
+
+def germline_inputs(wildcards):
+    """The germline VCF and its index (and gene BED) of a site, if any."""
+    germline = config["sites"][wildcards.site].get("germline")
+    if not germline:
+        return {}
+    vcf = germline["vcf"]
+    files = {"germline": vcf}
+    if vcf.endswith((".gz", ".bgz", ".bcf")):
+        index = [f"{vcf}{suffix}" for suffix in (".tbi", ".csi") if os.path.exists(f"{vcf}{suffix}")]
+        files["germline_index"] = index[0] if index else (
+            f"{vcf}.csi" if vcf.endswith(".bcf") else f"{vcf}.tbi"
+        )
+    if germline.get("gene_bed"):
+        files["gene_bed"] = germline["gene_bed"]
+    return files
+
+
+def chunk_outputs(wildcards):
+    """Per-chunk tables of a site, from the chunk list its checkpoint wrote."""
+    regions_file = checkpoints.site_prepare.get(site=wildcards.site).output.regions
+    with open(regions_file) as handle:
+        regions = [line.strip() for line in handle if line.strip()]
+    folder = f"{OUT}/sites/{wildcards.site}/chunks"
+    files = {}
+    for region in regions:
+        for part in ("variants", "rare", "rare_dosage"):
+            files[f"chunk_{region}_{part}"] = f"{folder}/{region}.{part}.parquet"
     return files

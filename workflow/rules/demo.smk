@@ -1,30 +1,62 @@
-# Demo only: build each pseudo-site's inputs from the TCGA ACC tables.
+# Demo only: build each pseudo-site's inputs from a public data set.
 
-DEMO_RESOURCES = config["demo"]["resources"]
+DEMO = config["demo"]
+DEMO_LOG = f"{LOGS}/demo_inputs/{{site}}.log"
+DEMO_SHELL = (
+    "naipo-bio demo-inputs --dataset {params.dataset} --resources {params.resources}"
+    " --site {params.number} --n-sites {params.n_sites} --out {params.out_dir}"
+    " > {log} 2>&1"
+)
+
+if DEMO["enabled"] and DEMO["dataset"] == "tcga-acc":
+
+    rule demo_inputs:
+        input:
+            clinical=f"{DEMO['resources']}/ACC.clinical.20160128.tsv.gz",
+            maf=f"{DEMO['resources']}/ACC.mutations.20160128.maf.tsv.gz",
+            rnaseq=f"{DEMO['resources']}/ACC.rnaseq_RSEM_genes_normalized.20160128.tsv.gz",
+        output:
+            clinical=f"{OUT}/demo/inputs/{{site}}/clinical.tsv",
+            somatic=f"{OUT}/demo/inputs/{{site}}/somatic.vcf.gz",
+            index=f"{OUT}/demo/inputs/{{site}}/somatic.vcf.gz.tbi",
+            expression=f"{OUT}/demo/inputs/{{site}}/expression.tsv.gz",
+            sample_map=f"{OUT}/demo/inputs/{{site}}/sample_map.tsv",
+        params:
+            dataset=DEMO["dataset"],
+            number=lambda wildcards: SITES.index(wildcards.site) + 1,
+            n_sites=DEMO["n_sites"],
+            resources=lambda wildcards, input: os.path.dirname(input.clinical),
+            out_dir=lambda wildcards, output: os.path.dirname(output.clinical),
+        log:
+            DEMO_LOG,
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        shell:
+            DEMO_SHELL
 
 
-rule demo_inputs:
-    input:
-        clinical=f"{DEMO_RESOURCES}/ACC.clinical.20160128.tsv.gz",
-        maf=f"{DEMO_RESOURCES}/ACC.mutations.20160128.maf.tsv.gz",
-        rnaseq=f"{DEMO_RESOURCES}/ACC.rnaseq_RSEM_genes_normalized.20160128.tsv.gz",
-    output:
-        clinical=f"{OUT}/demo/inputs/{{site}}/clinical.tsv",
-        somatic=f"{OUT}/demo/inputs/{{site}}/somatic.vcf.gz",
-        index=f"{OUT}/demo/inputs/{{site}}/somatic.vcf.gz.tbi",
-        expression=f"{OUT}/demo/inputs/{{site}}/expression.tsv.gz",
-        sample_map=f"{OUT}/demo/inputs/{{site}}/sample_map.tsv",
-    params:
-        number=lambda wildcards: SITES.index(wildcards.site) + 1,
-        n_sites=config["demo"]["n_sites"],
-        resources=lambda wildcards, input: os.path.dirname(input.clinical),
-        out_dir=lambda wildcards, output: os.path.dirname(output.clinical),
-    log:
-        f"{LOGS}/demo_inputs/{{site}}.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    shell:
-        "naipo-bio demo-inputs --resources {params.resources} --site {params.number}"
-        " --n-sites {params.n_sites} --out {params.out_dir} > {log} 2>&1"
+if DEMO["enabled"] and DEMO["dataset"] == "1kg-chr22":
+
+    rule demo_inputs:
+        input:
+            vcf=f"{DEMO['resources']}/chr22.vcf.gz",
+        output:
+            clinical=f"{OUT}/demo/inputs/{{site}}/clinical.tsv",
+            germline=f"{OUT}/demo/inputs/{{site}}/germline.vcf.gz",
+            index=f"{OUT}/demo/inputs/{{site}}/germline.vcf.gz.tbi",
+        params:
+            dataset=DEMO["dataset"],
+            number=lambda wildcards: SITES.index(wildcards.site) + 1,
+            n_sites=DEMO["n_sites"],
+            resources=lambda wildcards, input: os.path.dirname(input.vcf),
+            out_dir=lambda wildcards, output: os.path.dirname(output.clinical),
+        log:
+            DEMO_LOG,
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        shell:
+            DEMO_SHELL

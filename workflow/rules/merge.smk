@@ -21,6 +21,10 @@ rule merge:
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
         top_hits=config["merge"]["top_hits"],
         fdr=config["merge"]["fdr"],
+        variants={
+            key: config["merge"][key]
+            for key in ("min_pooled_mac", "rare_maf", "ambiguous_max_maf", "reference_sites")
+        },
     log:
         f"{LOGS}/merge.log",
     threads: 1

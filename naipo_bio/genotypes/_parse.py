@@ -1,0 +1,215 @@
+"""numba kernels that decode the sample columns of VCF text lines in bulk.
+
+A block holds the sample part of m records (everything after the FORMAT
+column), concatenated into one uint8 buffer. For each record the caller gives
+the position of GT, DS and GP within its FORMAT keys (-1 if absent) and its
+number of ALT alleles.
+
+Allele codes: an allele index >= 0, ``MISSING`` for ".", ``ABSENT`` for the
+second allele of a haploid call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from naipo_bio.stats._numba import kernel
+
+MISSING = -1
+ABSENT = -2
+
+PARSE_OK = 0
+PARSE_WRONG_SAMPLE_COUNT = 1
+PARSE_PLOIDY = 2
+PARSE_BAD_NUMBER = 3
+
+TAB = 9
+COLON = 58
+SLASH = 47
+PIPE = 124
+DOT = 46
+COMMA = 44
+MINUS = 45
+PLUS = 43
+
+
+@kernel
+def _parse_float(buf, start, end):
+    """Decimal number in buf[start:end]; NaN for "." or an empty field."""
+    if end <= start or (end - start == 1 and buf[start] == DOT):
+        return np.nan
+    i = start
+    sign = 1.0
+    if buf[i] == MINUS:
+        sign = -1.0
+        i += 1
+    elif buf[i] == PLUS:
+        i += 1
+    value = 0.0
+    digits = 0
+    while i < end and 48 <= buf[i] <= 57:
+        value = value * 10.0 + (buf[i] - 48)
+        i += 1
+        digits += 1
+    if i < end and buf[i] == DOT:
+        i += 1
+        scale = 0.1
+        while i < end and 48 <= buf[i] <= 57:
+            value += (buf[i] - 48) * scale
+            scale *= 0.1
+            i += 1
+            digits += 1
+    if i < end and (buf[i] == 101 or buf[i] == 69):  # e, E
+        i += 1
+        exp_sign = 1
+        if i < end and buf[i] == MINUS:
+            exp_sign = -1
+            i += 1
+        elif i < end and buf[i] == PLUS:
+            i += 1
+        exponent = 0
+        while i < end and 48 <= buf[i] <= 57:
+            exponent = exponent * 10 + (buf[i] - 48)
+            i += 1
+        value *= 10.0 ** (exp_sign * exponent)
+    if i != end or digits == 0:
+        return -np.inf  # not a number: flagged by the caller
+    return sign * value
+
+
+@kernel
+def _gp_dosages(buf, start, end, n_alt, out):
+    """Expected ALT allele counts from diploid genotype probabilities (VCF order:
+    genotype a/b with a <= b has index b * (b + 1) / 2 + a)."""
+    for k in range(n_alt):
+        out[k] = 0.0
+    b = 0
+    a = 0
+    i = start
+    any_value = False
+    while i <= end:
+        j = i
+        while j < end and buf[j] != COMMA:
+            j += 1
+        p = _parse_float(buf, i, j)
+        if p == -np.inf:
+            return False
+        if not np.isnan(p):
+            any_value = True
+            for k in range(1, n_alt + 1):
+                out[k - 1] += p * ((a == k) + (b == k))
+        a += 1
+        if a > b:
+            b += 1
+            a = 0
+        i = j + 1
+    if not any_value:
+        for k in range(n_alt):
+            out[k] = np.nan
+    return True
+
+
+@kernel
+def parse_block(
+    buf, line_starts, gt_index, ds_index, gp_index, n_alt, n_samples,
+    alleles, ds, gp_dose, status,
+):  # fmt: skip
+    """Decode GT alleles, DS values and GP dosages of every sample of m records.
+
+    Parameters
+    ----------
+    buf : uint8 array
+        Sample columns of the records, record r at buf[line_starts[r]:
+        line_starts[r + 1]] (a trailing newline is allowed).
+    gt_index, ds_index, gp_index : (m,) int64
+        Position of GT / DS / GP among the record's FORMAT keys, -1 if absent.
+    n_alt : (m,) int64
+        Number of ALT alleles of each record.
+    alleles : (m, n_samples, 2) int16
+        Filled with allele codes.
+    ds, gp_dose : (m, n_samples, k_max) float32
+        Filled with DS values and GP-derived dosages per ALT (NaN if absent).
+    status : (m,) int64
+        PARSE_OK, or the first problem met on the record.
+    """
+    m = line_starts.shape[0] - 1
+    k_max = ds.shape[2]
+    gp_buffer = np.empty(k_max)
+    for r in range(m):
+        status[r] = PARSE_OK
+        pos = line_starts[r]
+        end_line = min(line_starts[r + 1], buf.shape[0])
+        while end_line > pos and (buf[end_line - 1] == 10 or buf[end_line - 1] == 13):
+            end_line -= 1
+        for s in range(n_samples):
+            alleles[r, s, 0] = MISSING
+            alleles[r, s, 1] = MISSING
+            for k in range(k_max):
+                ds[r, s, k] = np.nan
+                gp_dose[r, s, k] = np.nan
+        s = 0
+        while s < n_samples and pos <= end_line:
+            field_end = pos
+            while field_end < end_line and buf[field_end] != TAB:
+                field_end += 1
+            # Walk the ':'-separated subfields of this sample.
+            key = 0
+            sub = pos
+            while sub <= field_end:
+                sub_end = sub
+                while sub_end < field_end and buf[sub_end] != COLON:
+                    sub_end += 1
+                if key == gt_index[r]:
+                    count = 0
+                    i = sub
+                    while i < sub_end:
+                        if buf[i] == SLASH or buf[i] == PIPE:
+                            i += 1
+                            continue
+                        if count >= 2:
+                            status[r] = PARSE_PLOIDY
+                            break
+                        if buf[i] == DOT:
+                            alleles[r, s, count] = MISSING
+                            i += 1
+                        else:
+                            value = 0
+                            digits = 0
+                            while i < sub_end and 48 <= buf[i] <= 57:
+                                value = value * 10 + (buf[i] - 48)
+                                i += 1
+                                digits += 1
+                            if digits == 0:
+                                status[r] = PARSE_BAD_NUMBER
+                                break
+                            alleles[r, s, count] = value
+                        count += 1
+                    if count == 1:
+                        alleles[r, s, 1] = ABSENT
+                elif key == ds_index[r]:
+                    k = 0
+                    i = sub
+                    while i <= sub_end and k < n_alt[r] and k < k_max:
+                        j = i
+                        while j < sub_end and buf[j] != COMMA:
+                            j += 1
+                        value_f = _parse_float(buf, i, j)
+                        if value_f == -np.inf:
+                            status[r] = PARSE_BAD_NUMBER
+                        else:
+                            ds[r, s, k] = value_f
+                        k += 1
+                        i = j + 1
+                elif key == gp_index[r]:
+                    if _gp_dosages(buf, sub, sub_end, min(n_alt[r], k_max), gp_buffer):
+                        for k in range(min(n_alt[r], k_max)):
+                            gp_dose[r, s, k] = gp_buffer[k]
+                    else:
+                        status[r] = PARSE_BAD_NUMBER
+                key += 1
+                sub = sub_end + 1
+            s += 1
+            pos = field_end + 1
+        if s != n_samples or pos <= end_line:
+            if status[r] == PARSE_OK:
+                status[r] = PARSE_WRONG_SAMPLE_COUNT

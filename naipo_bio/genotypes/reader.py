@@ -1,0 +1,417 @@
+"""Reading genotypes of a VCF/BCF region in blocks of records.
+
+pysam opens the file, checks the header and index, and fetches the region.
+Bgzipped VCF lines come straight from the tabix index; BCF records are turned
+into VCF text by htslib. The sample columns of a block of records are then
+decoded in bulk by the numba kernels, so no Python loop runs over samples.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pysam
+
+from naipo_bio.errors import InputError
+from naipo_bio.genotypes import _dosage, _parse
+from naipo_bio.io.genome import canonical_contig, check_build
+from naipo_bio.io.somatic import annotation_format
+from naipo_bio.io.vcf import header_contigs, open_variant_file
+
+log = logging.getLogger(__name__)
+
+#: Records per decoded block; about 40 MB of buffers at 5,000 samples.
+BLOCK_RECORDS = 256
+
+SOURCES = {"GT": _dosage.SOURCE_GT, "DS": _dosage.SOURCE_DS, "GP": _dosage.SOURCE_GP}
+
+PARSE_PROBLEMS = {
+    _parse.PARSE_WRONG_SAMPLE_COUNT: "does not have {n_samples} sample columns",
+    _parse.PARSE_PLOIDY: (
+        "has a genotype with more than two alleles (only haploid and diploid calls "
+        "are supported)"
+    ),
+    _parse.PARSE_BAD_NUMBER: "has a GT, DS or GP value that is not a number",
+}
+
+
+@dataclass(frozen=True)
+class Region:
+    """A 1-based, inclusive range of record start positions on one contig."""
+
+    contig: str
+    start: int
+    end: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.contig}_{self.start}_{self.end}"
+
+
+@dataclass
+class GenotypeOptions:
+    """How calls become dosages (see docs/genotypes.md)."""
+
+    dosage_field: str = "auto"  # auto, GT, DS or GP
+    half_call: str = "missing"  # missing or carrier
+    haploid_alt: int = 1  # dosage of a haploid ALT call: 1 or 2
+    filters: frozenset[str] = frozenset({"PASS"})
+    annotation: str = "auto"  # CSQ, ANN, auto or none
+
+
+@dataclass
+class VariantBlock:
+    """Biallelic tests (one per usable ALT) of a block of records.
+
+    ``dosage`` is (t, n) over the selected samples, NaN where missing;
+    ``counts`` is (t, N_COUNTS) with the columns named in ``_dosage``.
+    """
+
+    contig: list[str]
+    pos: np.ndarray
+    ref: list[str]
+    alt: list[str]
+    alts: list[list[str]]  # every ALT of the source record
+    alt_index: list[int]  # 1-based index of ``alt`` among ``alts``
+    annotation: list[str | None]
+    dosage: np.ndarray
+    counts: np.ndarray
+    haploid_samples: np.ndarray  # (n,) haploid calls per selected sample
+
+
+@dataclass
+class ReadStats:
+    """Counts of records and alleles read and skipped (site-level aggregates)."""
+
+    records: int = 0
+    filtered: int = 0
+    symbolic_alleles: int = 0
+    star_alleles: int = 0
+    tests: int = 0
+    half_calls: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: ReadStats) -> None:
+        for name in (
+            "records",
+            "filtered",
+            "symbolic_alleles",
+            "star_alleles",
+            "tests",
+            "half_calls",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class GenotypeFile:
+    """A VCF/BCF opened for region reads.
+
+    Parameters
+    ----------
+    path : path of a VCF, bgzipped VCF (with .tbi or .csi index) or BCF (.csi).
+    build : declared genome build, checked against the header's contig lengths.
+    """
+
+    def __init__(self, path: str | Path, build: str | None, options: GenotypeOptions):
+        self.path = Path(path)
+        self.options = options
+        handle = open_variant_file(self.path, "genotype VCF")
+        self.samples = list(handle.header.samples)
+        self.contigs = check_build(header_contigs(handle), build, str(self.path))
+        self.header_lengths = header_contigs(handle)
+        self.is_bcf = handle.is_bcf
+        self.compressed = str(self.path).endswith((".gz", ".bgz")) or self.is_bcf
+        self.annotation_key = self._annotation_key(handle)
+        self.annotation_fields: list[str] = []
+        if self.annotation_key is not None:
+            _, self.annotation_fields = annotation_format(
+                handle, self.path, self.annotation_key
+            )
+        self.index_contigs = self._index_contigs(handle)
+        handle.close()
+
+    def _annotation_key(self, handle) -> str | None:
+        if self.options.annotation == "none":
+            return None
+        for key in (
+            ("CSQ", "ANN")
+            if self.options.annotation == "auto"
+            else (self.options.annotation,)
+        ):
+            if key in handle.header.info:
+                return key
+        return None
+
+    def _index_contigs(self, handle) -> list[str] | None:
+        if not self.compressed:
+            return None
+        if handle.index is None:
+            kind = (
+                "bcftools index" if self.is_bcf else "tabix -p vcf (or bcftools index)"
+            )
+            raise InputError(
+                f"{self.path}: no index found (.tbi or .csi next to the file). "
+                f"Index it with {kind}; region reads and chunked runs need it."
+            )
+        return list(handle.index.keys())
+
+    def regions(self, chunk_size: int) -> list[Region]:
+        """Chunks of at most ``chunk_size`` bp over the contigs that have records.
+
+        Contig lengths come from the header; a contig without a declared length
+        becomes one chunk. A plain (uncompressed) VCF is one chunk per contig
+        declared in the header, read sequentially.
+        """
+        names = (
+            self.index_contigs
+            if self.index_contigs is not None
+            else list(self.header_lengths)
+        )
+        regions = []
+        for contig in names:
+            length = self.header_lengths.get(contig)
+            if not length or chunk_size <= 0:
+                regions.append(Region(contig, 1, 2**31 - 1))
+                continue
+            for start in range(1, length + 1, chunk_size):
+                regions.append(
+                    Region(contig, start, min(start + chunk_size - 1, length))
+                )
+        return regions
+
+    def _lines(self, region: Region) -> Iterator[str]:
+        """VCF text lines of the records starting in the region, in file order."""
+        if self.is_bcf:
+            handle = pysam.VariantFile(str(self.path))
+            try:
+                for record in handle.fetch(region.contig, region.start - 1, region.end):
+                    if region.start <= record.pos <= region.end:
+                        yield str(record)
+            finally:
+                handle.close()
+        elif self.compressed:
+            index = None
+            for suffix in (".tbi", ".csi"):
+                if Path(str(self.path) + suffix).exists():
+                    index = str(self.path) + suffix
+                    break
+            handle = pysam.TabixFile(str(self.path), index=index)
+            try:
+                if region.contig not in handle.contigs:
+                    return
+                for line in handle.fetch(region.contig, region.start - 1, region.end):
+                    pos = int(line.split("\t", 2)[1])
+                    if region.start <= pos <= region.end:
+                        yield line
+            finally:
+                handle.close()
+        else:
+            with open(self.path) as handle:
+                for line in handle:
+                    if line.startswith("#"):
+                        continue
+                    contig, pos_text, _ = line.split("\t", 2)
+                    if (
+                        contig == region.contig
+                        and region.start <= int(pos_text) <= region.end
+                    ):
+                        yield line
+
+    def blocks(
+        self, region: Region, columns: np.ndarray, stats: ReadStats | None = None
+    ) -> Iterator[VariantBlock]:
+        """Decode the region in blocks, for the samples at positions ``columns``."""
+        stats = stats if stats is not None else ReadStats()
+        pending: list[list[str]] = []
+        last_pos = -1
+        for line in self._lines(region):
+            fields = line.rstrip("\n").split("\t", 9)
+            if len(fields) < 8 or (self.samples and len(fields) < 10):
+                where = ":".join(fields[:2])
+                raise InputError(
+                    f"{self.path}: record {where} has {len(fields)} columns; the "
+                    f"header names {len(self.samples)} samples."
+                )
+            pos = int(fields[1])
+            if pos < last_pos:
+                raise InputError(
+                    f"{self.path}: records are not sorted by position "
+                    f"({fields[0]}:{pos} follows position {last_pos}). Sort with "
+                    "'bcftools sort' and index the result."
+                )
+            # A block ends only where the position changes, so records split
+            # from one multi-allelic record always stay in one block.
+            if len(pending) >= BLOCK_RECORDS and pos != last_pos:
+                yield self._decode(pending, columns, stats)
+                pending = []
+            last_pos = pos
+            stats.records += 1
+            pending.append(fields)
+        if pending:
+            yield self._decode(pending, columns, stats)
+
+    def _decode(
+        self, records: list[list[str]], columns: np.ndarray, stats: ReadStats
+    ) -> VariantBlock:
+        m = len(records)
+        n_samples = len(self.samples)
+        n_alt = np.empty(m, dtype=np.int64)
+        gt_index = np.full(m, -1, dtype=np.int64)
+        ds_index = np.full(m, -1, dtype=np.int64)
+        gp_index = np.full(m, -1, dtype=np.int64)
+        source = np.zeros(m, dtype=np.int64)
+        format_cache: dict[str, tuple[int, int, int]] = {}
+        for r, fields in enumerate(records):
+            alts = fields[4].split(",") if fields[4] != "." else []
+            n_alt[r] = max(len(alts), 1)
+            keys = format_cache.get(fields[8]) if len(fields) > 8 else (-1, -1, -1)
+            if keys is None:
+                names = fields[8].split(":")
+                keys = tuple(
+                    names.index(k) if k in names else -1 for k in ("GT", "DS", "GP")
+                )
+                format_cache[fields[8]] = keys
+            gt_index[r], ds_index[r], gp_index[r] = keys
+            source[r] = self._source(gt_index[r], ds_index[r], gp_index[r], fields)
+        k_max = int(n_alt.max()) if m else 1
+        text = "".join((f[9] if len(f) > 9 else "") + "\n" for f in records)
+        buffer = np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)
+        lengths = np.array(
+            [len(f[9]) if len(f) > 9 else 0 for f in records], dtype=np.int64
+        )
+        line_starts = np.concatenate(([0], np.cumsum(lengths + 1)))
+        alleles = np.empty((m, n_samples, 2), dtype=np.int16)
+        ds = np.empty((m, n_samples, k_max), dtype=np.float32)
+        gp = np.empty((m, n_samples, k_max), dtype=np.float32)
+        status = np.empty(m, dtype=np.int64)
+        _parse.parse_block(
+            buffer, line_starts, gt_index, ds_index, gp_index, n_alt, n_samples,
+            alleles, ds, gp, status,
+        )  # fmt: skip
+        bad = np.flatnonzero(status != _parse.PARSE_OK)
+        if bad.size:
+            r = int(bad[0])
+            problem = PARSE_PROBLEMS[int(status[r])].format(n_samples=n_samples)
+            raise InputError(
+                f"{self.path}: record {records[r][0]}:{records[r][1]} {problem}. "
+                "Fix or remove it."
+            )
+        placeholder = self._split_placeholders(records, alleles)
+
+        test_record, test_alt = [], []
+        contig, pos, ref, alt, annotation = [], [], [], [], []
+        record_alts: list[list[str]] = []
+        for r, fields in enumerate(records):
+            filters = fields[6]
+            if (
+                filters not in (".", "")
+                and not set(filters.split(";")) <= self.options.filters
+            ):
+                stats.filtered += 1
+                continue
+            info = fields[7]
+            note = (
+                _info_value(info, self.annotation_key) if self.annotation_key else None
+            )
+            alts = fields[4].split(",")
+            for k, allele in enumerate(alts, start=1):
+                if allele == "*":
+                    stats.star_alleles += 1
+                    continue
+                if (
+                    allele.startswith("<")
+                    or allele == "."
+                    or "[" in allele
+                    or "]" in allele
+                ):
+                    stats.symbolic_alleles += 1
+                    continue
+                test_record.append(r)
+                test_alt.append(k)
+                contig.append(canonical_contig(fields[0]))
+                pos.append(int(fields[1]))
+                ref.append(fields[3])
+                alt.append(allele)
+                record_alts.append(alts)
+                annotation.append(note)
+        t = len(test_record)
+        half_policy = (
+            _dosage.HALF_CARRIER
+            if self.options.half_call == "carrier"
+            else _dosage.HALF_MISSING
+        )
+        dosage = np.empty((t, columns.shape[0]), dtype=np.float64)
+        counts = np.empty((t, _dosage.N_COUNTS), dtype=np.float64)
+        if t:
+            _dosage.dosages(
+                alleles, ds, gp, np.array(test_record, dtype=np.int64),
+                np.array(test_alt, dtype=np.int64), source, placeholder, columns,
+                half_policy,
+                float(self.options.haploid_alt), dosage, counts,
+            )  # fmt: skip
+        stats.tests += t
+        stats.half_calls += int(counts[:, _dosage.COUNT_HALF].sum()) if t else 0
+        haploid = (
+            (alleles[:, columns, 1] == _parse.ABSENT).sum(axis=0)
+            if m
+            else np.zeros(columns.shape[0])
+        )
+        return VariantBlock(
+            contig, np.array(pos, dtype=np.int64), ref, alt, record_alts, test_alt,
+            annotation, dosage, counts, haploid.astype(np.int64),
+        )  # fmt: skip
+
+    def _source(self, gt: int, ds: int, gp: int, fields: list[str]) -> int:
+        wanted = self.options.dosage_field
+        if wanted == "auto":
+            if ds >= 0:
+                return _dosage.SOURCE_DS
+            if gp >= 0:
+                return _dosage.SOURCE_GP
+            return _dosage.SOURCE_GT
+        index = {"GT": gt, "DS": ds, "GP": gp}[wanted]
+        if index < 0:
+            raise InputError(
+                f"{self.path}: record {fields[0]}:{fields[1]} has no {wanted} field, "
+                f"but dosage_field is {wanted}. Use dosage_field: auto to fall back."
+            )
+        return SOURCES[wanted]
+
+    @staticmethod
+    def _split_placeholders(
+        records: list[list[str]], alleles: np.ndarray
+    ) -> np.ndarray:
+        """Mark "." alleles that stand for another ALT in pre-split records.
+
+        Consecutive biallelic records with the same CHROM, POS and REF come from
+        one multi-allelic record. A sample's "." there is a real no-call only if
+        the sample has no observed allele in any record of the group.
+        """
+        m, n, _ = alleles.shape
+        placeholder = np.zeros((m, n), dtype=np.bool_)
+        r = 0
+        while r < m:
+            end = r + 1
+            while (
+                end < m
+                and records[end][0] == records[r][0]
+                and records[end][1] == records[r][1]
+                and records[end][3] == records[r][3]
+            ):
+                end += 1
+            if end - r > 1:
+                observed = (alleles[r:end] >= 0).any(axis=(0, 2))
+                placeholder[r:end] = observed[None, :]
+            r = end
+        return placeholder
+
+
+def _info_value(info: str, key: str) -> str | None:
+    for item in info.split(";"):
+        if item.startswith(key + "="):
+            return item[len(key) + 1 :]
+    return None
