@@ -7,8 +7,8 @@ import shutil
 
 import pyarrow as pa
 import pytest
-from conftest import DATA
 
+from conftest import DATA
 from naipo_bio.bundle.read import read_bundle
 from naipo_bio.bundle.write import write_bundle
 from naipo_bio.contract import READABLE_SCHEMA_VERSIONS

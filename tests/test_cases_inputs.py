@@ -7,8 +7,8 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CASES
 
+from conftest import CASES
 from naipo_bio.config import validate_config
 from naipo_bio.errors import ConfigError, InputError
 from naipo_bio.io.clinical import read_clinical

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CASES
 
+from conftest import CASES
 from naipo_bio.errors import DataQualityWarning, InputError, MergeError
 from naipo_bio.io.clinical import read_clinical
 from naipo_bio.merge.pool import pool_kind

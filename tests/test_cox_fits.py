@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE, simulate_sites
 from lifelines import CoxPHFitter
 from statsmodels.duration.hazard_regression import PHReg
 
+from conftest import REFERENCE, simulate_sites
 from naipo_bio.errors import InputError
 from naipo_bio.stats import cox
 

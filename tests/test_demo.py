@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import DEMO_RESOURCES
 from statsmodels.duration.hazard_regression import PHReg
 
+from conftest import DEMO_RESOURCES
 from naipo_bio.bundle.read import read_bundle
 
 NONSYNONYMOUS = {

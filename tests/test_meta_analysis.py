@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE
 from statsmodels.stats.meta_analysis import combine_effects
 
+from conftest import REFERENCE
 from naipo_bio.stats.meta import bh_qvalues, genomic_control_lambda, meta_analysis
 
 

@@ -7,6 +7,7 @@ import subprocess
 
 import pandas as pd
 import pytest
+
 from conftest import REFERENCE, needs
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE, simulate_sites
 from statsmodels.duration.hazard_regression import PHReg
 
+from conftest import REFERENCE, simulate_sites
 from naipo_bio.stats import _reference, cox
 
 BIOMARKERS = ("g_bin", "g_dose", "g_cont")

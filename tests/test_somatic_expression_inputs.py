@@ -112,7 +112,6 @@ def test_maf_and_vcf_give_identical_bundles(tmp_path, demo_run):
     """The site stage on the MAF rows equals the site stage on the VCF built
     from them (gene status, counts, U, V, fits)."""
     from conftest import DEMO_RESOURCES
-
     from naipo_bio.demo.tcga_acc import MAF, site_of
 
     maf = pd.read_csv(DEMO_RESOURCES / MAF, sep="\t", dtype=str)

@@ -8,8 +8,8 @@ import sys
 import pandas as pd
 import pytest
 import yaml
-from conftest import DEMO_RESOURCES, REPO
 
+from conftest import DEMO_RESOURCES, REPO
 from naipo_bio.cli import main
 
 
@@ -91,3 +91,26 @@ def test_cli_site_and_merge(tmp_path, demo_run, capsys):
 def test_cli_check_config(capsys):
     assert main(["check-config", str(REPO / "config" / "config.yaml")]) == 0
     assert "sha256:" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_germline_demo_workflow_scatters_chunks(tmp_path):
+    config = yaml.safe_load((REPO / "config" / "germline.yaml").read_text())
+    config["outdir"] = "out"
+    config["demo"]["resources"] = str(REPO / "resources" / "1kg-vcf-slices")
+    path = tmp_path / "germline.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--configfile", str(path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "out"
+    chunks = sorted((out / "sites" / "site1" / "chunks").iterdir())
+    assert [c.name for c in chunks] == [
+        "chr22_1_20000000.variants.parquet",
+        "chr22_20000001_40000000.variants.parquet",
+        "chr22_40000001_50818468.variants.parquet",
+    ]  # the genotype side files are temporary and gone
+    assert len(list((out / "logs" / "variant_chunk" / "site1").iterdir())) == 3
+    table = pd.read_csv(out / "merge" / "tables" / "associations.variant.tsv", sep="\t")
+    top = table.loc[table.p.idxmin()]
+    assert (top.pos, top.ref, top.alt) == (10511391, "T", "A")  # the simulated effect
+    assert (out / "merge" / "plots" / "manhattan.variant.png").exists()

@@ -59,37 +59,63 @@ class AnnotationGenes:
         return {gene: "&".join(sorted(terms)) for gene, terms in found.items()}
 
 
+REGION_HEADER = {"biomarker_id", "gene", "name", "chrom", "contig", "start", "end"}
+
+
 class BedGenes:
-    """Gene membership from a BED file of gene regions."""
+    """Gene (or region biomarker) membership from a file of regions.
+
+    Two layouts: BED (no header; chrom, start, end, name; 0-based half-open), or
+    a TSV whose header names biomarker_id (or gene, name), chrom (or contig),
+    start and end, with 1-based inclusive coordinates.
+    """
 
     def __init__(self, path: str | Path):
         path = Path(path)
         if not path.exists():
-            raise InputError(f"The gene BED file was not found: {path}")
+            raise InputError(f"The gene region file was not found: {path}")
         regions: dict[str, list[tuple[int, int, str]]] = {}
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
+        lines = path.read_text().splitlines()
+        one_based = False
+        columns = (0, 1, 2, 3)
+        if lines and set(lines[0].split("\t")) & REGION_HEADER >= {"start", "end"}:
+            header = lines[0].split("\t")
+            name = next(c for c in ("biomarker_id", "gene", "name") if c in header)
+            chrom = "chrom" if "chrom" in header else "contig"
+            columns = tuple(header.index(c) for c in (chrom, "start", "end", name))
+            one_based = True
+            lines[0] = ""
+        self.names: list[tuple[str, str]] = []
+        for number, line in enumerate(lines, start=1):
             if not line.strip() or line.startswith(("#", "track", "browser")):
                 continue
-            fields = line.split("\t")
-            if len(fields) < 4:
+            parts = line.split("\t")
+            if len(parts) <= max(columns):
                 raise InputError(
-                    f"{path}: line {number} has {len(fields)} columns; a gene BED "
-                    "needs chrom, start, end and gene name."
+                    f"{path}: line {number} has {len(parts)} columns; a region file "
+                    "needs chrom, start, end and a name."
                 )
+            fields = [parts[i] for i in columns]
             try:
                 start, end = int(fields[1]), int(fields[2])
             except ValueError:
                 raise InputError(
                     f"{path}: line {number}: start/end are not integers."
                 ) from None
-            regions.setdefault(canonical_contig(fields[0]), []).append(
-                (start, end, fields[3])
-            )
+            if one_based:
+                start -= 1
+            contig = canonical_contig(fields[0])
+            regions.setdefault(contig, []).append((start, end, fields[3]))
+            self.names.append((fields[3], contig))
         self.regions = {c: sorted(r) for c, r in regions.items()}
         self.starts = {c: [r[0] for r in rs] for c, rs in self.regions.items()}
         self.longest = {
             c: max(r[1] - r[0] for r in rs) for c, rs in self.regions.items()
         }
+
+    def absent(self, contigs: set[str]) -> list[str]:
+        """Regions on contigs that the genotype file does not have."""
+        return sorted({name for name, contig in self.names if contig not in contigs})
 
     def genes(self, contig: str, pos: int) -> dict[str, str]:
         regions = self.regions.get(contig)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from naipo_bio.bundle.read import Bundle
-from naipo_bio.contract import GENE_BLOCK_TABLE
+from naipo_bio.contract import GENE_BLOCK_TABLE, VARIANT_TABLE
 from naipo_bio.merge.harmonize import orient, pair_key
 from naipo_bio.stats.genetests import beta_weights, gene_tests
 from naipo_bio.stats.meta import bh_qvalues
@@ -36,19 +36,36 @@ def pool_gene_blocks(
 ) -> pd.DataFrame | None:
     """One row per gene: variants used, pooled MAC, and the three tests."""
     per_gene: dict[str, list[tuple[str, dict]]] = {}
+    absent: dict[str, list[str]] = {}
+    with_blocks = 0
     for bundle in bundles:
+        summary = bundle.manifest["disclosure"]["summary"].get(VARIANT_TABLE, {})
+        for name in summary.get("regions_on_absent_contigs", []):
+            absent.setdefault(name, []).append(bundle.site_id)
         if GENE_BLOCK_TABLE not in bundle.manifest["tables"]:
             continue
+        with_blocks += 1
         for row in bundle.table(GENE_BLOCK_TABLE).to_dict("records"):
             per_gene.setdefault(row["gene"], []).append((bundle.site_id, row))
-    if not per_gene:
+    if not with_blocks:
         return None
     results = []
     for gene in sorted(per_gene):
-        results.append(_pool_gene(gene, per_gene[gene], rare_maf, reference))
+        row = _pool_gene(gene, per_gene[gene], rare_maf, reference)
+        row["status"] = "tested" if row["n_variants_tested"] else "no rare variants"
+        row["sites_contig_absent"] = ",".join(absent.get(gene, []))
+        results.append(row)
+    everywhere = [
+        g for g, s in absent.items() if len(s) == with_blocks and g not in per_gene
+    ]
+    for gene in sorted(everywhere):
+        results.append(
+            {"gene": gene, "status": "contig absent at every site", "n_sites": 0,
+             "sites_contig_absent": ",".join(absent[gene])}
+        )  # fmt: skip
     table = pd.DataFrame(results)
     for column in ("burden_p", "skat_p", "skato_p"):
-        table[column.replace("_p", "_q")] = bh_qvalues(table[column].to_numpy())
+        table[column.removesuffix("_p") + "_q"] = bh_qvalues(table[column].to_numpy())
     return table.sort_values("skato_p", na_position="last", kind="stable")
 
 
@@ -109,14 +126,14 @@ def _pool_gene(gene, blocks, rare_maf, reference) -> dict:
     }
     if keep.sum() == 0:
         return row | dict.fromkeys(
-            ("burden_stat", "burden_p", "skat_q", "skat_p", "skato_p", "skato_rho"),
+            ("burden_stat", "burden_p", "skat_stat", "skat_p", "skato_p", "skato_rho"),
             np.nan,
         )
     result = gene_tests(U[keep], V[np.ix_(keep, keep)], beta_weights(maf[keep]))
     return row | {
         "burden_stat": result.burden_stat,
         "burden_p": result.burden_p,
-        "skat_q": result.skat_q,
+        "skat_stat": result.skat_stat,
         "skat_p": result.skat_p,
         "skato_p": result.skato_p,
         "skato_rho": result.skato_rho,

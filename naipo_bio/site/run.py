@@ -12,6 +12,7 @@ import numpy as np
 from naipo_bio.bundle.write import association_arrow, write_bundle
 from naipo_bio.config import analysis_hash
 from naipo_bio.contract import GENE_BLOCK_TABLE, TIME_UNIT, VARIANT_TABLE
+from naipo_bio.genotypes.genes import BedGenes
 from naipo_bio.genotypes.reader import Region
 from naipo_bio.site import disclosure
 from naipo_bio.site.prepare import PreparedSite, prepare_site
@@ -55,10 +56,16 @@ def run_variant_chunk(
     )  # fmt: skip
 
 
-def _variant_tables(prepared, chunk_prefixes, policy):
+def _variant_tables(prepared, config, chunk_prefixes, policy):
     """Gather the chunks into the releasable variant table and gene blocks."""
     import pandas as pd
 
+    site = config["sites"][prepared.site_id]
+    genes = gene_source(
+        prepared.germline,
+        config["analysis"]["variants"],
+        site["germline"].get("gene_bed"),
+    )
     tables = []
     rare = []
     for prefix in chunk_prefixes:
@@ -70,6 +77,9 @@ def _variant_tables(prepared, chunk_prefixes, policy):
     variant_table, blocks, summary = disclosure.apply_variant_policy(
         variant_table, blocks, policy
     )
+    if isinstance(genes, BedGenes):
+        present = set(prepared.germline.contigs.values())
+        summary["regions_on_absent_contigs"] = genes.absent(present)
     return variant_arrow(variant_table), gene_block_arrow(blocks), summary
 
 
@@ -124,11 +134,11 @@ def run_site(
                     run_variant_chunk(prepared, config, region, prefix)
                     prefixes.append(prefix)
                 variant, blocks, summaries[VARIANT_TABLE] = _variant_tables(
-                    prepared, prefixes, policy
+                    prepared, config, prefixes, policy
                 )
         else:
             variant, blocks, summaries[VARIANT_TABLE] = _variant_tables(
-                prepared, chunk_prefixes, policy
+                prepared, config, chunk_prefixes, policy
             )
         tables[VARIANT_TABLE] = variant
         if analysis["variants"]["gene_tests"]["enabled"]:

@@ -28,7 +28,7 @@ from naipo_bio.contract import (
 )
 from naipo_bio.genotypes import _dosage
 from naipo_bio.genotypes.genes import AnnotationGenes, BedGenes
-from naipo_bio.genotypes.qc import QCSettings, variant_qc
+from naipo_bio.genotypes.qc import QC_REASONS, QCSettings, variant_qc
 from naipo_bio.genotypes.reader import GenotypeFile, ReadStats, Region
 from naipo_bio.io.atomic import atomic_file
 from naipo_bio.stats import cox
@@ -36,6 +36,9 @@ from naipo_bio.stats import cox
 log = logging.getLogger(__name__)
 
 RARE_VARIANT_COLUMNS = ("idx", "key", "gene", "consequence", "ac", "an", "n_carriers")
+
+#: QC rules about rarity, which do not keep a variant out of gene blocks.
+RARE_RULES = (QC_REASONS[1], QC_REASONS[2])
 
 
 @dataclass
@@ -116,6 +119,10 @@ def compute_chunk(
         with np.errstate(invalid="ignore"):
             means = np.nansum(dosage, axis=1) / np.maximum(called, 1)
         tested = (failed == None) & (called > 0)  # noqa: E711
+        # Gene blocks keep variants that fail only the single-variant MAC/MAF
+        # rules: rare and even monomorphic variants belong in gene tests, and a
+        # monomorphic site still adds its allele number to the pooled frequency.
+        block_eligible = (called > 0) & np.isin(failed, [None, *RARE_RULES])
         status = np.where(tested, STATUS_OK, STATUS_QC_FAILED).astype(object)
         reason = np.where(called > 0, failed, "no called genotypes").astype(object)
         reason[tested] = None
@@ -133,7 +140,7 @@ def compute_chunk(
                 if not found:
                     continue
                 gene_text[i] = ";".join(f"{g}:{c}" for g, c in sorted(found.items()))
-                if not tested[i] or qc_stats["maf"][i] > max_site_maf:
+                if not block_eligible[i] or qc_stats["maf"][i] > max_site_maf:
                     continue
                 key = f"{block.contig[i]}:{block.pos[i]}:{block.ref[i]}:{block.alt[i]}"
                 for gene, consequence in found.items():

@@ -35,6 +35,9 @@ RHO_GRID = (0.0, 0.01, 0.04, 0.09, 0.16, 0.25, 0.5, 1.0)
 #: Gauss-Legendre nodes of the SKAT-O integral.
 GAUSS_NODES = 96
 
+#: Below this minimum p over the rho grid, SKAT-O's integral uses exact tails.
+PRECISE_BELOW = 0.01
+
 
 def beta_weights(maf: np.ndarray, a: float = 1.0, b: float = 25.0) -> np.ndarray:
     """Variant weights: the Beta(a, b) density at each MAF."""
@@ -45,7 +48,7 @@ def beta_weights(maf: np.ndarray, a: float = 1.0, b: float = 25.0) -> np.ndarray
 class GeneTestResult:
     burden_stat: float
     burden_p: float
-    skat_q: float
+    skat_stat: float
     skat_p: float
     skato_p: float
     skato_rho: float
@@ -75,13 +78,13 @@ def gene_tests(U: np.ndarray, V: np.ndarray, weights: np.ndarray) -> GeneTestRes
     total = float(Sigma.sum())
     burden = float(S.sum() ** 2 / total) if total > 0 else np.nan
     burden_p = float(stats.chi2.sf(burden, 1)) if total > 0 else np.nan
-    skat_q = float(S @ S)
+    skat_stat = float(S @ S)
     lam = _eigenvalues(Sigma)
-    skat_p = mixture_sf(skat_q, lam) if lam.size else np.nan
+    skat_p = mixture_sf(skat_stat, lam) if lam.size else np.nan
     if lam.size == 0 or total <= 0:
-        return GeneTestResult(burden, burden_p, skat_q, skat_p, np.nan, np.nan)
+        return GeneTestResult(burden, burden_p, skat_stat, skat_p, np.nan, np.nan)
     skato_p, rho = _skat_o(S, Sigma)
-    return GeneTestResult(burden, burden_p, skat_q, skat_p, skato_p, rho)
+    return GeneTestResult(burden, burden_p, skat_stat, skat_p, skato_p, rho)
 
 
 def _skat_o(S: np.ndarray, Sigma: np.ndarray) -> tuple[float, float]:
@@ -126,8 +129,9 @@ def _skat_o(S: np.ndarray, Sigma: np.ndarray) -> tuple[float, float]:
 
     # P(min p > p_min) = E over x ~ chi2_1 of P(residual part <= bound(x)).
     # With x = s^2 the chi2_1 density's singularity at 0 disappears, and a
-    # fixed Gauss-Legendre rule on s in [0, sqrt(40)] gives the integral; the
-    # inner tail uses the vectorized saddlepoint approximation.
+    # fixed Gauss-Legendre rule on s in [0, sqrt(40)] gives the integral. The
+    # inner tail uses Imhof's integral where the result matters (small p_min)
+    # and the faster saddlepoint approximation elsewhere.
     nodes, node_weights = np.polynomial.legendre.leggauss(GAUSS_NODES)
     s_max = np.sqrt(40.0)
     s_values = 0.5 * s_max * (nodes + 1.0)
@@ -140,7 +144,10 @@ def _skat_o(S: np.ndarray, Sigma: np.ndarray) -> tuple[float, float]:
     finite = bound <= mu_q * 1e4
     tail[~finite] = 0.0
     if lam_res.size and finite.any():
-        tail[finite] = saddlepoint_sf(adjusted[finite], lam_res)
+        if p_min < PRECISE_BELOW:
+            tail[finite] = [mixture_sf(q, lam_res) for q in adjusted[finite]]
+        else:
+            tail[finite] = saddlepoint_sf(adjusted[finite], lam_res)
     density = 2.0 * np.exp(-0.5 * x) / np.sqrt(2.0 * np.pi)
     value = (
         0.5

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import warnings
 
+import numba
 import numpy as np
-from scipy import integrate, stats
+from scipy import LowLevelCallable, integrate, stats
 
 #: Below this Imhof p-value the saddlepoint approximation takes over: the
 #: integral's absolute error (about 1e-13) is no longer small relative to p.
@@ -34,6 +35,57 @@ def _positive(lambdas: np.ndarray) -> np.ndarray:
     return lambdas[lambdas > top * 1e-10] if top > 0 else lambdas[:0]
 
 
+def _imhof_callbacks():
+    """C callbacks of the three Imhof integrands for QUADPACK.
+
+    Each has the ``double f(int n, double *x)`` signature of scipy's
+    LowLevelCallable: x[0] is u, x[1] is q, x[2:n] are the weights lambda.
+    """
+    import math
+
+    from numba import carray, cfunc, types
+
+    signature = types.double(types.intc, types.CPointer(types.double))
+
+    def phase_and_scale(u, lam):
+        phi = 0.0
+        log_rho = 0.0
+        for value in lam:
+            phi += math.atan(value * u)
+            log_rho += math.log1p((value * u) ** 2)
+        return 0.5 * phi, math.exp(0.25 * log_rho)
+
+    phase_and_scale = numba.njit(phase_and_scale)
+
+    @cfunc(signature)
+    def head(n, x):
+        args = carray(x, n)
+        u = args[0]
+        q = args[1]
+        lam = args[2:]
+        if u == 0.0:
+            return 0.5 * (np.sum(lam) - q)
+        phi, rho = phase_and_scale(u, lam)
+        return math.sin(phi - 0.5 * q * u) / (u * rho)
+
+    @cfunc(signature)
+    def sine_part(n, x):
+        args = carray(x, n)
+        phi, rho = phase_and_scale(args[0], args[2:])
+        return math.sin(phi) / (args[0] * rho)
+
+    @cfunc(signature)
+    def cosine_part(n, x):
+        args = carray(x, n)
+        phi, rho = phase_and_scale(args[0], args[2:])
+        return math.cos(phi) / (args[0] * rho)
+
+    return tuple(LowLevelCallable(f.ctypes) for f in (head, sine_part, cosine_part))
+
+
+_CALLBACKS = None
+
+
 def imhof_sf(q: float, lambdas: np.ndarray) -> float:
     """P(sum lambda_j chi2_1 > q) by Imhof's integral.
 
@@ -41,41 +93,41 @@ def imhof_sf(q: float, lambdas: np.ndarray) -> float:
     decays only like u^(-1 - k/2). Writing theta(u) = phi(u) - q u / 2, with
     phi(u) = sum arctan(lambda_j u) / 2 slowly varying, turns the tail beyond
     ``split`` into two Fourier integrals of smooth decaying functions, which
-    QUADPACK's QAWF routine integrates accurately.
+    QUADPACK's QAWF routine integrates accurately and fast.
     """
+    global _CALLBACKS
+    if _CALLBACKS is None:
+        _CALLBACKS = _imhof_callbacks()
+    head, sine_part, cosine_part = _CALLBACKS
     lam = _positive(lambdas)
-
-    def phi(u):
-        return 0.5 * np.sum(np.arctan(lam * u))
-
-    def rho(u):
-        return np.exp(0.25 * np.sum(np.log1p((lam * u) ** 2)))
-
-    def integrand(u: float) -> float:
-        if u == 0.0:
-            return 0.5 * (np.sum(lam) - q)
-        return np.sin(phi(u) - 0.5 * q * u) / (u * rho(u))
-
-    split = 4.0 / lam.min() if q <= 0 else max(4.0 / lam.min(), 20.0 * np.pi / q)
-    split = min(split, 1e6)
+    if q <= 0 or lam.size == 0:
+        return 1.0
+    # The tail is unchanged when q and every weight are divided by one constant;
+    # scaling the largest weight to 1 keeps the integrands and the oscillation
+    # frequency of order 1, where QUADPACK's tolerances are attainable.
+    scale = lam.max()
+    lam = lam / scale
+    q = q / scale
+    args = (float(q), *map(float, lam))
+    # The decomposition holds for every u > 0; only cos(phi) / (u rho) grows
+    # like 1 / u near 0, so the plain integral covers [0, split], which is
+    # shorter than half an oscillation of cos(q u / 2).
+    split = min(1.0, np.pi / q)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", integrate.IntegrationWarning)
-        head, _ = integrate.quad(
-            integrand, 0.0, split, limit=2000, epsabs=1e-14, epsrel=1e-12
+        start, _ = integrate.quad(
+            head, 0.0, split, args=args, limit=200, epsabs=1e-14, epsrel=1e-12
         )
-        if q > 0:
-            cos_part, _ = integrate.quad(
-                lambda u: np.sin(phi(u)) / (u * rho(u)), split, np.inf,
-                weight="cos", wvar=0.5 * q, limlst=200, epsabs=1e-15,
-            )  # fmt: skip
-            sin_part, _ = integrate.quad(
-                lambda u: np.cos(phi(u)) / (u * rho(u)), split, np.inf,
-                weight="sin", wvar=0.5 * q, limlst=200, epsabs=1e-15,
-            )  # fmt: skip
-            tail = cos_part - sin_part
-        else:
-            tail, _ = integrate.quad(integrand, split, np.inf, limit=2000, epsabs=1e-14)
-    return 0.5 + (head + tail) / np.pi
+        cos_part, _ = integrate.quad(
+            sine_part, split, np.inf, args=args, weight="cos", wvar=0.5 * q,
+            limlst=200, epsabs=1e-14,
+        )  # fmt: skip
+        sin_part, _ = integrate.quad(
+            cosine_part, split, np.inf, args=args, weight="sin", wvar=0.5 * q,
+            limlst=200, epsabs=1e-14,
+        )  # fmt: skip
+        tail = cos_part - sin_part
+    return 0.5 + (start + tail) / np.pi
 
 
 def saddlepoint_sf(q, lambdas: np.ndarray):
@@ -130,29 +182,20 @@ def saddlepoint_sf(q, lambdas: np.ndarray):
     return out if np.ndim(q) else float(out[0])
 
 
-#: Imhof's integral is used where the saddlepoint tail is below this; above it
-#: the saddlepoint (within a few percent there) is kept, to save time.
-EXACT_BELOW = 0.1
-
-
 def mixture_sf(q: float, lambdas: np.ndarray) -> float:
     """P(sum lambda_j chi2_1 > q).
 
-    Exact chi-square tails for one or equal weights; Imhof's integral where the
-    tail is below ``EXACT_BELOW``; Kuonen's saddlepoint above that and below
-    ``IMHOF_FLOOR``.
+    Exact chi-square tails for one or equal weights; otherwise Imhof's
+    integral, or Kuonen's saddlepoint below ``IMHOF_FLOOR``.
     """
     lam = _positive(lambdas)
     if lam.size == 0:
         return 1.0
     if np.allclose(lam, lam[0], rtol=1e-10):
         return float(stats.chi2.sf(q / lam[0], lam.size))
-    approximate = saddlepoint_sf(q, lam)
-    if approximate >= EXACT_BELOW:
-        return float(approximate)
     p = imhof_sf(q, lam)
     if not np.isfinite(p) or p < IMHOF_FLOOR or p > 1.0:
-        return float(min(1.0, approximate))
+        return float(min(1.0, saddlepoint_sf(q, lam)))
     return float(p)
 
 

@@ -16,7 +16,6 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from conftest import simulate_sites  # noqa: E402
-
 from naipo_bio.bundle.write import association_arrow, write_bundle  # noqa: E402
 from naipo_bio.config import analysis_hash, validate_config  # noqa: E402
 from naipo_bio.contract import SCHEMA_VERSION  # noqa: E402
