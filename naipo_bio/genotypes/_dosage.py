@@ -41,72 +41,104 @@ COUNT_HOM_REF = 4
 COUNT_HET = 5
 COUNT_HOM_ALT = 6
 COUNT_HAPLOID = 7
-N_COUNTS = 8
+COUNT_CARRIERS = 8  # called samples with dosage >= 0.5
+COUNT_SUM = 9  # sum of called dosages
+N_COUNTS = 10
 
 
 @kernel(parallel=True)
 def dosages(
     alleles, ds, gp_dose, record, alt, source, placeholder, columns,
-    half_policy, haploid_alt, out, counts,
+    half_policy, haploid_alt, impute, out, counts,
 ):  # fmt: skip
     """Fill ``out[t, :]`` with the dosage of test t (record ``record[t]``, ALT
     ``alt[t]``) for the samples ``columns``, and ``counts[t, :]`` with its counts.
 
     ``source[r]`` picks DS or GP over GT for record r; ``placeholder[r, s]`` is
     True where "." in record r stands for another ALT (pre-split records).
-    Missing dosages are NaN.
+    Missing dosages are NaN, or the mean of the called dosages when ``impute``.
     """
     n_tests = record.shape[0]
     n = columns.shape[0]
     for t in prange(n_tests):
         r = record[t]
         k = alt[t]
-        for c in range(N_COUNTS):
-            counts[t, c] = 0.0
+        use_ds = source[r] == SOURCE_DS
+        use_gp = source[r] == SOURCE_GP
+        # Local accumulators: writing counts[t, :] per sample would keep the
+        # compiler from holding them in registers.
+        an = 0.0
+        ac = 0.0
+        n_called = 0.0
+        n_half = 0.0
+        hom_ref = 0.0
+        het = 0.0
+        hom_alt = 0.0
+        haploid = 0.0
+        carriers = 0.0
+        total = 0.0
         for i in range(n):
             s = columns[i]
             a1 = alleles[r, s, 0]
             a2 = alleles[r, s, 1]
-            other = placeholder[r, s]
             value = np.nan
-            # Allele counts from GT: observed alleles only.
             if a2 == ABSENT:
                 if a1 >= 0:
-                    counts[t, COUNT_AN] += 1
-                    counts[t, COUNT_AC] += a1 == k
-                    counts[t, COUNT_HAPLOID] += 1
-                    value = haploid_alt * (a1 == k)
+                    an += 1.0
+                    hit = 1.0 if a1 == k else 0.0
+                    ac += hit
+                    haploid += 1.0
+                    value = haploid_alt * hit
             else:
                 observed1 = a1 >= 0
                 observed2 = a2 >= 0
-                if other:
+                if not (observed1 and observed2) and placeholder[r, s]:
                     observed1 = observed1 or a1 == MISSING
                     observed2 = observed2 or a2 == MISSING
-                copies = (a1 == k) + (a2 == k)
+                copies = (1.0 if a1 == k else 0.0) + (1.0 if a2 == k else 0.0)
                 if observed1 and observed2:
-                    counts[t, COUNT_AN] += 2
-                    counts[t, COUNT_AC] += copies
+                    an += 2.0
+                    ac += copies
                     value = copies
-                    if copies == 0:
-                        counts[t, COUNT_HOM_REF] += 1
-                    elif copies == 1:
-                        counts[t, COUNT_HET] += 1
+                    if copies == 0.0:
+                        hom_ref += 1.0
+                    elif copies == 1.0:
+                        het += 1.0
                     else:
-                        counts[t, COUNT_HOM_ALT] += 1
+                        hom_alt += 1.0
                 elif observed1 or observed2:
-                    counts[t, COUNT_AN] += 1
-                    counts[t, COUNT_AC] += copies
-                    counts[t, COUNT_HALF] += 1
-                    if half_policy == HALF_CARRIER and copies > 0:
+                    an += 1.0
+                    ac += copies
+                    n_half += 1.0
+                    if half_policy == HALF_CARRIER and copies > 0.0:
                         value = 1.0
-            if source[r] == SOURCE_DS:
+            if use_ds:
                 candidate = ds[r, s, k - 1]
                 if not np.isnan(candidate):
                     value = candidate
-            elif source[r] == SOURCE_GP:
+            elif use_gp:
                 candidate = gp_dose[r, s, k - 1]
                 if not np.isnan(candidate):
                     value = candidate
             out[t, i] = value
             if not np.isnan(value):
-                counts[t, COUNT_CALLED] += 1
+                n_called += 1.0
+                total += value
+                if value >= 0.5:
+                    carriers += 1.0
+        counts[t, COUNT_AN] = an
+        counts[t, COUNT_AC] = ac
+        counts[t, COUNT_CALLED] = n_called
+        counts[t, COUNT_HALF] = n_half
+        counts[t, COUNT_HOM_REF] = hom_ref
+        counts[t, COUNT_HET] = het
+        counts[t, COUNT_HOM_ALT] = hom_alt
+        counts[t, COUNT_HAPLOID] = haploid
+        counts[t, COUNT_CARRIERS] = carriers
+        counts[t, COUNT_SUM] = total
+        if impute and n_called < n:
+            # Mean imputation within the site, while the row is still in cache.
+            mean = total / n_called if n_called > 0 else 0.0
+            for i in range(n):
+                if np.isnan(out[t, i]):
+                    out[t, i] = mean

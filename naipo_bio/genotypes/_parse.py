@@ -110,8 +110,45 @@ def _gp_dosages(buf, start, end, n_alt, out):
 
 
 @kernel
+def find_samples(buf, line_start, line_end, sample_start):
+    """Fill, for each line, the first byte after its ninth tab (its end when it
+    has fewer columns). Lines are buf[line_start[i]:line_end[i]]."""
+    for i in range(line_start.shape[0]):
+        tabs = 0
+        j = line_start[i]
+        end = line_end[i]
+        sample_start[i] = end
+        while j < end:
+            if buf[j] == TAB:
+                tabs += 1
+                if tabs == 9:
+                    sample_start[i] = j + 1
+                    break
+            j += 1
+
+
+def scan_lines(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Starts, sample-column starts and ends of the complete lines of ``buf``.
+
+    Newlines are found by NumPy in bulk; only the short stretch up to each
+    line's ninth tab is walked byte by byte. A carriage return before a newline
+    is not part of the line.
+    """
+    newlines = np.flatnonzero(buf == 10)
+    line_start = np.empty(newlines.size, dtype=np.int64)
+    line_start[:1] = 0
+    line_start[1:] = newlines[:-1] + 1
+    line_end = newlines.astype(np.int64)
+    carriage = (line_end > line_start) & (buf[np.maximum(line_end - 1, 0)] == 13)
+    line_end[carriage] -= 1
+    sample_start = np.empty(newlines.size, dtype=np.int64)
+    find_samples(buf, line_start, line_end, sample_start)
+    return line_start, sample_start, line_end
+
+
+@kernel
 def parse_block(
-    buf, line_starts, gt_index, ds_index, gp_index, n_alt, n_samples,
+    buf, starts, ends, gt_index, ds_index, gp_index, n_alt, n_samples, target,
     alleles, ds, gp_dose, status,
 ):  # fmt: skip
     """Decode GT alleles, DS values and GP dosages of every sample of m records.
@@ -119,39 +156,70 @@ def parse_block(
     Parameters
     ----------
     buf : uint8 array
-        Sample columns of the records, record r at buf[line_starts[r]:
-        line_starts[r + 1]] (a trailing newline is allowed).
+        Text holding the sample columns of the records: record r at
+        buf[starts[r]:ends[r]] (a trailing newline is allowed).
     gt_index, ds_index, gp_index : (m,) int64
         Position of GT / DS / GP among the record's FORMAT keys, -1 if absent.
     n_alt : (m,) int64
         Number of ALT alleles of each record.
-    alleles : (m, n_samples, 2) int16
-        Filled with allele codes.
-    ds, gp_dose : (m, n_samples, k_max) float32
-        Filled with DS values and GP-derived dosages per ALT (NaN if absent).
+    n_samples : int
+        Sample columns of each record.
+    target : (n_samples,) int64
+        Output position of each sample column, -1 for samples not kept.
+    alleles : (m, n_out, 2) int16
+        Filled with allele codes, at the samples' output positions.
+    ds, gp_dose : (m, n_out, k_max) float32
+        Filled with DS values and GP-derived dosages per ALT (NaN if absent);
+        left untouched for records without DS or GP.
     status : (m,) int64
         PARSE_OK, or the first problem met on the record.
     """
-    m = line_starts.shape[0] - 1
+    m = starts.shape[0]
     k_max = ds.shape[2]
+    n_out = alleles.shape[1]
     gp_buffer = np.empty(k_max)
     for r in range(m):
         status[r] = PARSE_OK
-        pos = line_starts[r]
-        end_line = min(line_starts[r + 1], buf.shape[0])
+        pos = starts[r]
+        end_line = min(ends[r], buf.shape[0])
         while end_line > pos and (buf[end_line - 1] == 10 or buf[end_line - 1] == 13):
             end_line -= 1
-        for s in range(n_samples):
-            alleles[r, s, 0] = MISSING
-            alleles[r, s, 1] = MISSING
-            for k in range(k_max):
-                ds[r, s, k] = np.nan
-                gp_dose[r, s, k] = np.nan
+        # Outputs are written only where they will be read: DS and GP arrays
+        # of records without those fields are never looked at.
+        if ds_index[r] >= 0 or gp_index[r] >= 0:
+            for o in range(n_out):
+                for k in range(k_max):
+                    ds[r, o, k] = np.nan
+                    gp_dose[r, o, k] = np.nan
         s = 0
         while s < n_samples and pos <= end_line:
+            o = target[s]
+            # Fast path: a three-character diploid call ("0/1", "1|1", "./.")
+            # as the whole field, the usual layout of GT-only files.
+            if (
+                gt_index[r] == 0
+                and pos + 3 <= end_line
+                and (pos + 3 == end_line or buf[pos + 3] == TAB)
+                and (buf[pos + 1] == SLASH or buf[pos + 1] == PIPE)
+            ):
+                c1 = buf[pos]
+                c2 = buf[pos + 2]
+                if (48 <= c1 <= 57 or c1 == DOT) and (48 <= c2 <= 57 or c2 == DOT):
+                    if o >= 0:
+                        alleles[r, o, 0] = c1 - 48 if c1 != DOT else MISSING
+                        alleles[r, o, 1] = c2 - 48 if c2 != DOT else MISSING
+                    s += 1
+                    pos += 4
+                    continue
             field_end = pos
             while field_end < end_line and buf[field_end] != TAB:
                 field_end += 1
+            if o < 0:
+                s += 1
+                pos = field_end + 1
+                continue
+            alleles[r, o, 0] = MISSING
+            alleles[r, o, 1] = MISSING
             # Walk the ':'-separated subfields of this sample.
             key = 0
             sub = pos
@@ -170,7 +238,7 @@ def parse_block(
                             status[r] = PARSE_PLOIDY
                             break
                         if buf[i] == DOT:
-                            alleles[r, s, count] = MISSING
+                            alleles[r, o, count] = MISSING
                             i += 1
                         else:
                             value = 0
@@ -182,10 +250,10 @@ def parse_block(
                             if digits == 0:
                                 status[r] = PARSE_BAD_NUMBER
                                 break
-                            alleles[r, s, count] = value
+                            alleles[r, o, count] = value
                         count += 1
                     if count == 1:
-                        alleles[r, s, 1] = ABSENT
+                        alleles[r, o, 1] = ABSENT
                 elif key == ds_index[r]:
                     k = 0
                     i = sub
@@ -197,13 +265,13 @@ def parse_block(
                         if value_f == -np.inf:
                             status[r] = PARSE_BAD_NUMBER
                         else:
-                            ds[r, s, k] = value_f
+                            ds[r, o, k] = value_f
                         k += 1
                         i = j + 1
                 elif key == gp_index[r]:
                     if _gp_dosages(buf, sub, sub_end, min(n_alt[r], k_max), gp_buffer):
                         for k in range(min(n_alt[r], k_max)):
-                            gp_dose[r, s, k] = gp_buffer[k]
+                            gp_dose[r, o, k] = gp_buffer[k]
                     else:
                         status[r] = PARSE_BAD_NUMBER
                 key += 1

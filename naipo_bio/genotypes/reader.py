@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 #: Records per decoded block; about 40 MB of buffers at 5,000 samples.
 BLOCK_RECORDS = 256
 
+#: Bytes of decompressed VCF text read at a time by the byte-stream reader.
+STREAM_CHUNK = 8 << 20
+
 SOURCES = {"GT": _dosage.SOURCE_GT, "DS": _dosage.SOURCE_DS, "GP": _dosage.SOURCE_GP}
 
 PARSE_PROBLEMS = {
@@ -81,6 +84,18 @@ class VariantBlock:
     dosage: np.ndarray
     counts: np.ndarray
     haploid_samples: np.ndarray  # (n,) haploid calls per selected sample
+
+
+@dataclass
+class RawBlock:
+    """Records of one block with their decoded alleles, DS and GP values."""
+
+    records: list[list[str]]
+    alleles: np.ndarray  # (m, samples, 2) int16
+    ds: np.ndarray  # (m, samples, k_max) float32
+    gp: np.ndarray  # (m, samples, k_max) float32
+    source: np.ndarray  # (m,) dosage source per record
+    placeholder: np.ndarray  # (m, samples) bool
 
 
 @dataclass
@@ -222,10 +237,37 @@ class GenotypeFile:
                         yield line
 
     def blocks(
-        self, region: Region, columns: np.ndarray, stats: ReadStats | None = None
+        self,
+        region: Region,
+        columns: np.ndarray,
+        stats: ReadStats | None = None,
+        impute: bool = False,
     ) -> Iterator[VariantBlock]:
-        """Decode the region in blocks, for the samples at positions ``columns``."""
+        """Decode the region in blocks, for the samples at positions ``columns``.
+
+        With ``impute``, missing dosages are replaced by the mean of the called
+        ones (the counts still describe the calls).
+        """
         stats = stats if stats is not None else ReadStats()
+        for raw in self.raw_blocks(region, stats, columns):
+            yield self.finish(raw, stats, impute)
+
+    def raw_blocks(
+        self, region: Region, stats: ReadStats, columns: np.ndarray | None = None
+    ) -> Iterator[RawBlock]:
+        """Parse the region's records in blocks, without computing dosages.
+
+        Only the samples at positions ``columns`` (all samples by default) are
+        kept, in that order. Uses no parallel kernel, so it can run in a reader
+        thread while another thread runs the parallel ones.
+        """
+        target = np.full(len(self.samples), -1, dtype=np.int64)
+        if columns is None:
+            columns = np.arange(len(self.samples))
+        target[columns] = np.arange(len(columns))
+        if not self.is_bcf:
+            yield from self._stream_blocks(region, stats, target)
+            return
         pending: list[list[str]] = []
         last_pos = -1
         for line in self._lines(region):
@@ -246,17 +288,153 @@ class GenotypeFile:
             # A block ends only where the position changes, so records split
             # from one multi-allelic record always stay in one block.
             if len(pending) >= BLOCK_RECORDS and pos != last_pos:
-                yield self._decode(pending, columns, stats)
+                yield self._parse(pending, target)
                 pending = []
             last_pos = pos
             stats.records += 1
             pending.append(fields)
         if pending:
-            yield self._decode(pending, columns, stats)
+            yield self._parse(pending, target)
 
-    def _decode(
-        self, records: list[list[str]], columns: np.ndarray, stats: ReadStats
-    ) -> VariantBlock:
+    def _stream_blocks(
+        self, region: Region, stats: ReadStats, target: np.ndarray
+    ) -> Iterator[RawBlock]:
+        """Blocks of a VCF region read as decompressed bytes.
+
+        Sample columns are parsed where they lie in the read buffer, so no
+        per-record string of the samples is ever built. For a bgzipped file,
+        the tabix index finds the region's first record; its virtual offset
+        then starts a plain BGZF stream.
+        """
+        first_line, handle = self._open_stream(region)
+        if handle is None:
+            return
+        carry = first_line.encode("ascii", "replace")
+        last_pos = -1
+        finished = False
+        try:
+            while not finished:
+                chunk = handle.read(STREAM_CHUNK)
+                at_end = not chunk
+                data = carry + chunk
+                if at_end and data and not data.endswith(b"\n"):
+                    data += b"\n"
+                buffer = np.frombuffer(data, dtype=np.uint8)
+                line_start, sample_start, line_end = _parse.scan_lines(buffer)
+                count = line_start.size
+                records: list[list[str]] = []
+                keep: list[int] = []
+                group_start = 0  # first kept line of the trailing position group
+                for i in range(count):
+                    meta_end = max(sample_start[i] - 1, line_start[i])
+                    if sample_start[i] == line_end[i]:
+                        meta_end = line_end[i]
+                    meta = data[line_start[i] : meta_end].decode("ascii", "replace")
+                    if meta.startswith("#") or not meta:
+                        continue
+                    fields = meta.split("\t")
+                    if fields[0] != region.contig:
+                        if self.compressed:
+                            finished = True
+                            break
+                        continue
+                    if len(fields) < 8 or (self.samples and len(fields) < 9):
+                        raise InputError(
+                            f"{self.path}: record {':'.join(fields[:2])} has "
+                            f"{len(fields)} columns before the samples; the header "
+                            f"names {len(self.samples)} samples."
+                        )
+                    pos = int(fields[1])
+                    if pos > region.end:
+                        if self.compressed:
+                            finished = True
+                            break
+                        continue
+                    if pos < region.start:
+                        continue
+                    if pos < last_pos:
+                        raise InputError(
+                            f"{self.path}: records are not sorted by position "
+                            f"({fields[0]}:{pos} follows position {last_pos}). Sort "
+                            "with 'bcftools sort' and index the result."
+                        )
+                    if pos != last_pos:
+                        group_start = len(keep)
+                    last_pos = pos
+                    records.append(fields)
+                    keep.append(i)
+                if finished or at_end:
+                    cut = len(keep)
+                    carry = b""
+                else:
+                    # Records of the last position may continue in the next
+                    # chunk (split multi-allelic records): carry them over with
+                    # the unfinished line.
+                    cut = group_start
+                    tail = (
+                        line_start[keep[cut]]
+                        if cut < len(keep)
+                        else (line_end[count - 1] + 1 if count else 0)
+                    )
+                    carry = data[tail:]
+                    if cut < len(keep):
+                        last_pos = -1 if cut == 0 else int(records[cut - 1][1])
+                if cut:
+                    rows = np.array(keep[:cut], dtype=np.int64)
+                    stats.records += cut
+                    yield self._parse(
+                        records[:cut],
+                        target,
+                        buffer,
+                        sample_start[rows],
+                        line_end[rows],
+                    )
+                if at_end:
+                    finished = True
+        finally:
+            handle.close()
+
+    def _open_stream(self, region: Region):
+        """The region's first line and a binary stream positioned after it."""
+        if not self.compressed:
+            handle = open(self.path, "rb")  # noqa: SIM115 (closed by the caller)
+            return "", handle
+        index = None
+        for suffix in (".tbi", ".csi"):
+            if Path(str(self.path) + suffix).exists():
+                index = str(self.path) + suffix
+                break
+        tabix = pysam.TabixFile(str(self.path), index=index)
+        try:
+            if region.contig not in tabix.contigs:
+                return "", None
+            for line in tabix.fetch(region.contig, region.start - 1, region.end):
+                if int(line.split("\t", 2)[1]) >= region.start:
+                    offset = tabix.tell()
+                    break
+            else:
+                return "", None
+        finally:
+            tabix.close()
+        handle = pysam.libcbgzf.BGZFile(str(self.path), "rb")
+        handle.seek(offset)
+        return line + "\n", handle
+
+    def _parse(
+        self,
+        records: list[list[str]],
+        target: np.ndarray,
+        buffer: np.ndarray | None = None,
+        starts: np.ndarray | None = None,
+        ends: np.ndarray | None = None,
+    ) -> RawBlock:
+        """Decode a block of records.
+
+        ``records`` holds each record's first nine columns. The sample columns
+        are either the tenth element of each record (text lines) or, for the
+        byte-stream reader, ``buffer[starts[r]:ends[r]]``. ``target`` gives
+        each sample's output position (-1: not kept).
+        """
         m = len(records)
         n_samples = len(self.samples)
         n_alt = np.empty(m, dtype=np.int64)
@@ -278,19 +456,21 @@ class GenotypeFile:
             gt_index[r], ds_index[r], gp_index[r] = keys
             source[r] = self._source(gt_index[r], ds_index[r], gp_index[r], fields)
         k_max = int(n_alt.max()) if m else 1
-        text = "".join((f[9] if len(f) > 9 else "") + "\n" for f in records)
-        buffer = np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)
-        lengths = np.array(
-            [len(f[9]) if len(f) > 9 else 0 for f in records], dtype=np.int64
-        )
-        line_starts = np.concatenate(([0], np.cumsum(lengths + 1)))
-        alleles = np.empty((m, n_samples, 2), dtype=np.int16)
-        ds = np.empty((m, n_samples, k_max), dtype=np.float32)
-        gp = np.empty((m, n_samples, k_max), dtype=np.float32)
+        if buffer is None:
+            text = "".join((f[9] if len(f) > 9 else "") + "\n" for f in records)
+            buffer = np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)
+            lengths = np.array([len(f[9]) if len(f) > 9 else 0 for f in records])
+            bounds = np.concatenate(([0], np.cumsum(lengths + 1))).astype(np.int64)
+            starts = bounds[:-1]
+            ends = bounds[1:] - 1
+        n_out = int(np.count_nonzero(target >= 0))
+        alleles = np.empty((m, n_out, 2), dtype=np.int16)
+        ds = np.empty((m, n_out, k_max), dtype=np.float32)
+        gp = np.empty((m, n_out, k_max), dtype=np.float32)
         status = np.empty(m, dtype=np.int64)
         _parse.parse_block(
-            buffer, line_starts, gt_index, ds_index, gp_index, n_alt, n_samples,
-            alleles, ds, gp, status,
+            buffer, starts, ends, gt_index, ds_index, gp_index, n_alt, n_samples,
+            target, alleles, ds, gp, status,
         )  # fmt: skip
         bad = np.flatnonzero(status != _parse.PARSE_OK)
         if bad.size:
@@ -301,33 +481,36 @@ class GenotypeFile:
                 "Fix or remove it."
             )
         placeholder = self._split_placeholders(records, alleles)
+        return RawBlock(records, alleles, ds, gp, source, placeholder)
 
+    def finish(
+        self, raw: RawBlock, stats: ReadStats, impute: bool = False
+    ) -> VariantBlock:
+        """Select the usable ALTs of a parsed block and compute their dosages
+        for the samples the block was parsed for, in that order."""
+        records = raw.records
+        alleles = raw.alleles
+        columns = np.arange(alleles.shape[1], dtype=np.int64)
+        m = len(records)
         test_record, test_alt = [], []
         contig, pos, ref, alt, annotation = [], [], [], [], []
         record_alts: list[list[str]] = []
         for r, fields in enumerate(records):
             filters = fields[6]
-            if (
-                filters not in (".", "")
-                and not set(filters.split(";")) <= self.options.filters
+            if filters not in (".", "") and not set(filters.split(";")) <= (
+                self.options.filters
             ):
                 stats.filtered += 1
                 continue
-            info = fields[7]
-            note = (
-                _info_value(info, self.annotation_key) if self.annotation_key else None
-            )
+            note = None
+            if self.annotation_key:
+                note = _info_value(fields[7], self.annotation_key)
             alts = fields[4].split(",")
             for k, allele in enumerate(alts, start=1):
                 if allele == "*":
                     stats.star_alleles += 1
                     continue
-                if (
-                    allele.startswith("<")
-                    or allele == "."
-                    or "[" in allele
-                    or "]" in allele
-                ):
+                if _symbolic(allele):
                     stats.symbolic_alleles += 1
                     continue
                 test_record.append(r)
@@ -348,18 +531,18 @@ class GenotypeFile:
         counts = np.empty((t, _dosage.N_COUNTS), dtype=np.float64)
         if t:
             _dosage.dosages(
-                alleles, ds, gp, np.array(test_record, dtype=np.int64),
-                np.array(test_alt, dtype=np.int64), source, placeholder, columns,
-                half_policy,
-                float(self.options.haploid_alt), dosage, counts,
+                alleles, raw.ds, raw.gp, np.array(test_record, dtype=np.int64),
+                np.array(test_alt, dtype=np.int64), raw.source, raw.placeholder,
+                columns, half_policy, float(self.options.haploid_alt), impute,
+                dosage, counts,
             )  # fmt: skip
         stats.tests += t
         stats.half_calls += int(counts[:, _dosage.COUNT_HALF].sum()) if t else 0
-        haploid = (
-            (alleles[:, columns, 1] == _parse.ABSENT).sum(axis=0)
-            if m
-            else np.zeros(columns.shape[0])
-        )
+        # Haploid calls per sample matter only for the chrX check against sex.
+        if m and contig and contig[0] == "X":
+            haploid = (alleles[:, :, 1] == _parse.ABSENT).sum(axis=0)
+        else:
+            haploid = np.zeros(columns.shape[0])
         return VariantBlock(
             contig, np.array(pos, dtype=np.int64), ref, alt, record_alts, test_alt,
             annotation, dosage, counts, haploid.astype(np.int64),
@@ -408,6 +591,11 @@ class GenotypeFile:
                 placeholder[r:end] = observed[None, :]
             r = end
         return placeholder
+
+
+def _symbolic(allele: str) -> bool:
+    """Symbolic (<DEL>), breakend (N[chr1:10[) or missing (".") ALT alleles."""
+    return allele.startswith("<") or allele == "." or "[" in allele or "]" in allele
 
 
 def _info_value(info: str, key: str) -> str | None:

@@ -161,7 +161,7 @@ def prepare_site(
                 "clinical table (it changed since the list was written); rerun the "
                 "site's patient step."
             )
-        keep = np.isin(clinical.patient_ids, listed)
+        keep = _members(clinical.patient_ids, listed)
     else:
         modalities = _load_modalities(site, analysis, sample_map)
         sides = {kind: m.patients for kind, m in modalities.items()}
@@ -188,7 +188,7 @@ def prepare_site(
                 f"min_joined_fraction = {site['min_joined_fraction']}. Check the "
                 "sample map and the ids; the join report lists the unmatched ids."
             )
-        keep = np.isin(clinical.patient_ids, join.patients)
+        keep = _members(clinical.patient_ids, join.patients)
     analysed = clinical.subset(keep)
     disclosure.check_site(
         len(analysed.patient_ids), int(analysed.event.sum()),
@@ -203,6 +203,13 @@ def prepare_site(
     return PreparedSite(
         site_id, analysed, design, null, modalities, germline, columns, join
     )
+
+
+def _members(ids: np.ndarray, wanted) -> np.ndarray:
+    """Boolean mask of ``ids`` found in ``wanted`` (a set lookup; np.isin is
+    slow on object arrays)."""
+    wanted = set(wanted)
+    return np.fromiter((i in wanted for i in ids), dtype=bool, count=len(ids))
 
 
 def write_patients(prepared: PreparedSite, path: str | Path) -> Path:

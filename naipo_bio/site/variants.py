@@ -11,6 +11,8 @@ like the VCF itself and never enters a bundle.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,8 +100,11 @@ def compute_chunk(
     """Decode, QC and score every variant of ``region``.
 
     ``columns`` gives, for each analysed patient in the design's input order,
-    the position of its sample in the VCF.
+    the position of its sample in the VCF. Dosages are decoded straight into
+    the design's sorted patient order, so the score kernel reads them as they
+    are.
     """
+    sorted_columns = np.ascontiguousarray(columns[design.order])
     qc = QCSettings(**variants["qc"])
     max_site_maf = variants["gene_tests"]["max_site_maf"]
     n = columns.shape[0]
@@ -109,30 +114,33 @@ def compute_chunk(
     rare_cells = []
     next_idx = 0
     haploid_x = np.zeros(n, dtype=np.int64)
-    for block in gfile.blocks(region, columns, stats):
+    raw_blocks = prefetch(gfile.raw_blocks(region, stats, sorted_columns))
+    for raw in raw_blocks:
+        block = gfile.finish(raw, stats, impute=True)
         t = len(block.pos)
         if t == 0:
             continue
         qc_stats, failed = variant_qc(block.counts, n, qc)
-        dosage = block.dosage
         called = block.counts[:, _dosage.COUNT_CALLED]
-        with np.errstate(invalid="ignore"):
-            means = np.nansum(dosage, axis=1) / np.maximum(called, 1)
         tested = (failed == None) & (called > 0)  # noqa: E711
         # Gene blocks keep variants that fail only the single-variant MAC/MAF
         # rules: rare and even monomorphic variants belong in gene tests, and a
         # monomorphic site still adds its allele number to the pooled frequency.
-        block_eligible = (called > 0) & np.isin(failed, [None, *RARE_RULES])
+        block_eligible = (called > 0) & np.array(
+            [f is None or f in RARE_RULES for f in failed], dtype=bool
+        )
         status = np.where(tested, STATUS_OK, STATUS_QC_FAILED).astype(object)
         reason = np.where(called > 0, failed, "no called genotypes").astype(object)
         reason[tested] = None
-        imputed = np.where(np.isnan(dosage), means[:, None], dosage)
+        imputed = block.dosage
         u = np.full(t, np.nan)
         v = np.full(t, np.nan)
         rows = np.flatnonzero(tested)
-        if rows.size:
-            u[rows], v[rows] = cox.score_statistics(design, null, imputed[rows])
-        carriers = ((dosage >= 0.5) & ~np.isnan(dosage)).sum(axis=1)
+        if rows.size == t:
+            u, v = cox.score_statistics_sorted(design, null, imputed)
+        elif rows.size:
+            u[rows], v[rows] = cox.score_statistics_sorted(design, null, imputed[rows])
+        carriers = block.counts[:, _dosage.COUNT_CARRIERS]
         gene_text = np.full(t, None, dtype=object)
         if genes is not None:
             for i in range(t):
@@ -148,17 +156,22 @@ def compute_chunk(
                         (next_idx, key, gene, consequence, qc_stats["ac"][i],
                          qc_stats["an"][i], int(carriers[i]))
                     )  # fmt: skip
+                # Side-file columns are patient positions in input order.
                 nonzero = np.flatnonzero(imputed[i] != 0)
                 rare_cells.append(
                     np.column_stack(
-                        [np.full(nonzero.size, next_idx), nonzero, imputed[i, nonzero]]
+                        [
+                            np.full(nonzero.size, next_idx),
+                            design.order[nonzero],
+                            imputed[i, nonzero],
+                        ]
                     )
                 )
                 next_idx += 1
         if block.contig and block.contig[0] == "X":
             non_par = _non_par(block.pos, build)
             if non_par.any():
-                haploid_x += block.haploid_samples
+                haploid_x[design.order] += block.haploid_samples
         parts.append(
             pd.DataFrame(
                 {
@@ -188,6 +201,53 @@ def compute_chunk(
          "value": cells[:, 2]}
     )  # fmt: skip
     return ChunkResult(table, rare_variants, rare_dosage, stats, haploid_x)
+
+
+def prefetch(iterator, depth: int = 2):
+    """Run ``iterator`` in a reader thread, ``depth`` items ahead of the caller.
+
+    The genotype parser releases the GIL, so decoding the next block overlaps
+    with the kernels that score the current one. The reader runs no parallel
+    numba kernel, so the two threads never launch parallel regions together.
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def reader() -> None:
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the caller, which re-raises it
+            items.put(_Failure(exc))
+            return
+        items.put(done)
+
+    thread = threading.Thread(target=reader, name="genotype-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+@dataclass
+class _Failure:
+    error: BaseException
 
 
 def _variant_genes(genes, block, i) -> dict[str, str]:

@@ -500,3 +500,54 @@ def score_covariance(G, time, event, bounds, w, X, ixx_inv, efron, out_u, out_v)
                     value -= igx[a, b] * ixx_inv[b, e] * igx[c, e]
             out_v[a, c] = value
             out_v[c, a] = value
+
+
+@kernel(parallel=True)
+def score_information_breslow(G, m, wh, w, coef, reset, At, ixx_inv, out_u, out_v):
+    """Breslow U and V of each row of ``G`` from per-patient vectors.
+
+    With H_k the cumulative baseline hazard at T_k, C_k the cumulative sum of
+    e_t S1x(t) / S0(t)^2 over event times up to T_k, and m_k = d_k - w_k H_k:
+
+        U    = sum_k g_k m_k
+        I_gg = sum_k w_k H_k g_k^2 - sum_t e_t (S1g(t) / S0(t))^2
+        I_gx = sum_k g_k w_k (x_k H_k - C_k)
+
+    so only the second term of I_gg needs the running risk-set sum S1g.
+    ``coef`` holds e_t / S0(t)^2 at the first row of each tied-time group (0
+    elsewhere); ``reset`` marks the last row of each stratum, where the
+    backward running sum restarts. ``At`` is (p, n), the transpose of
+    w (x H - C). Rows are centered at their mean. Every accumulator is a
+    scalar, and I_gx is one dot product per covariate over the cached row.
+    """
+    n_rows, n = G.shape
+    p = At.shape[0]
+    for j in prange(n_rows):
+        center = 0.0
+        for k in range(n):
+            center += G[j, k]
+        center /= max(n, 1)
+        u = 0.0
+        first = 0.0
+        second = 0.0
+        s1g = 0.0
+        for k in range(n - 1, -1, -1):
+            if reset[k]:
+                s1g = 0.0
+            g = G[j, k] - center
+            u += m[k] * g
+            first += wh[k] * g * g
+            s1g += w[k] * g
+            second += coef[k] * s1g * s1g
+        v = first - second
+        igx = np.empty(p)
+        for a in range(p):
+            total = 0.0
+            for k in range(n):
+                total += At[a, k] * (G[j, k] - center)
+            igx[a] = total
+        for a in range(p):
+            for b in range(p):
+                v -= igx[a] * ixx_inv[a, b] * igx[b]
+        out_u[j] = u
+        out_v[j] = v if v > 0.0 else 0.0

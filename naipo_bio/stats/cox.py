@@ -256,15 +256,81 @@ def score_statistics(
     -------
     U, V : (m,) float64
     """
-    G_sorted = _sorted_biomarkers(design, G)
+    return score_statistics_sorted(design, null, _sorted_biomarkers(design, G))
+
+
+def score_statistics_sorted(
+    design: SurvivalDesign, null: NullModel, G_sorted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`score_statistics` for ``G`` already in the design's sorted order."""
     m = G_sorted.shape[0]
     out_u = np.empty(m)
     out_v = np.empty(m)
-    _kernels.score_information(
-        G_sorted, design.time, design.event, design.bounds, null.weights,
-        design.X, null.information_inv, design.efron, out_u, out_v,
-    )  # fmt: skip
+    if design.efron:
+        _kernels.score_information(
+            G_sorted, design.time, design.event, design.bounds, null.weights,
+            design.X, null.information_inv, design.efron, out_u, out_v,
+        )  # fmt: skip
+    else:
+        terms = breslow_terms(design, null)
+        _kernels.score_information_breslow(
+            G_sorted, terms.residual, terms.weighted_hazard, null.weights,
+            terms.coef, terms.reset, terms.covariate_term_t, null.information_inv,
+            out_u, out_v,
+        )  # fmt: skip
     return out_u, out_v
+
+
+@dataclass(frozen=True)
+class BreslowTerms:
+    """Per-patient vectors of the null model for the Breslow score kernel."""
+
+    residual: np.ndarray  # martingale residual d_k - w_k H_k
+    weighted_hazard: np.ndarray  # w_k H_k
+    covariate_term_t: np.ndarray  # (p, n): w_k (x_k H_k - C_k), transposed
+    coef: np.ndarray  # e_t / S0(t)^2 at the first row of each tied-time group
+    reset: np.ndarray  # True at the last row of each stratum
+
+
+def breslow_terms(design: SurvivalDesign, null: NullModel) -> BreslowTerms:
+    """Compute the vectors once per null model (cached on the model)."""
+    cached = getattr(null, "_breslow_terms", None)
+    if cached is not None:
+        return cached
+    n = design.n
+    p = design.X.shape[1]
+    w = null.weights
+    hazard = np.zeros(n)
+    cumulative_c = np.zeros((n, p))
+    coef = np.zeros(n)
+    reset = np.zeros(n, dtype=bool)
+    for lo, hi in zip(design.bounds[:-1], design.bounds[1:], strict=True):
+        if hi == lo:
+            continue
+        reset[hi - 1] = True
+        time = design.time[lo:hi]
+        # Group rows by tied time; risk sums are suffix sums over the stratum.
+        starts = np.flatnonzero(np.concatenate(([True], time[1:] != time[:-1])))
+        ends = np.concatenate((starts[1:], [hi - lo]))
+        s0 = np.cumsum(w[lo:hi][::-1])[::-1][starts]
+        s1x = np.cumsum((w[lo:hi, None] * design.X[lo:hi])[::-1], axis=0)[::-1][starts]
+        events = np.add.reduceat(design.event[lo:hi].astype(np.float64), starts)
+        increment = events / s0
+        c_increment = (events / s0**2)[:, None] * s1x
+        group_hazard = np.cumsum(increment)
+        group_c = np.cumsum(c_increment, axis=0)
+        sizes = ends - starts
+        hazard[lo:hi] = np.repeat(group_hazard, sizes)
+        cumulative_c[lo:hi] = np.repeat(group_c, sizes, axis=0)
+        coef[lo + starts] = events / s0**2
+    weighted_hazard = w * hazard
+    residual = design.event - weighted_hazard
+    covariate_term = w[:, None] * (design.X * hazard[:, None] - cumulative_c)
+    terms = BreslowTerms(
+        residual, weighted_hazard, np.ascontiguousarray(covariate_term.T), coef, reset
+    )
+    object.__setattr__(null, "_breslow_terms", terms)
+    return terms
 
 
 @dataclass(frozen=True)
