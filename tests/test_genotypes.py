@@ -444,3 +444,57 @@ def test_hwe_exact_random_tables_equal_enumeration():
             out,
         )
         assert out[0] == pytest.approx(hwe_brute_force(het, hom_ref, hom_alt), rel=1e-9)
+
+
+def test_sex_check_flags_mismatch(tmp_path):
+    import warnings as warnings_module
+
+    from naipo_bio.config import validate_config
+    from naipo_bio.errors import DataQualityWarning
+    from naipo_bio.site.run import run_site
+
+    samples = ["m1", "m2", "f1", "f2", "swapped"]
+    records = []
+    for i, pos in enumerate(range(3_000_000, 3_000_000 + 40 * 1000, 1000)):
+        calls = [
+            "1" if i % 3 == 0 else "0",
+            "0",
+            "0/1" if i % 2 else "0/0",
+            "0/1" if i % 3 else "1/1",
+            "1",
+        ]
+        records.append(["X", str(pos), ".", "C", "T", ".", "PASS", ".", "GT", *calls])
+    vcf = tmp_path / "x.vcf"
+    vcf.write_text(vcf_text(samples, records))
+    clinical = tmp_path / "clinical.tsv"
+    clinical.write_text(
+        "patient_id\ttime\tevent\tsex\n"
+        "m1\t100\t1\tmale\nm2\t200\t0\tM\nf1\t300\t1\tfemale\nf2\t400\t1\tF\nswapped\t500\t1\tfemale\n"
+    )
+    config = validate_config(
+        {
+            "analysis": {
+                "id": "sex", "genome_build": "GRCh37",
+                "variants": {"sex_check": "sex", "qc": {"min_call_rate": 0, "min_hwe_p": 0},
+                             "gene_tests": {"enabled": False}},
+                "disclosure": {"min_site_patients": 1, "min_site_events": 1, "min_carriers": 0,
+                               "min_noncarriers": 0, "min_cell": 1},
+            },
+            "sites": {"s": {"clinical": {"path": str(clinical), "time_unit": "days"},
+                            "germline": {"vcf": str(vcf)}}},
+        }
+    )  # fmt: skip
+    with warnings_module.catch_warnings(record=True) as caught:
+        warnings_module.simplefilter("always")
+        bundle = run_site("s", config, tmp_path / "s.naipo")
+    messages = [
+        str(w.message) for w in caught if issubclass(w.category, DataQualityWarning)
+    ]
+    assert any("swapped" in m for m in messages)
+    from naipo_bio.bundle.read import read_bundle
+
+    assert read_bundle(bundle).manifest["checks"]["sex"] == {
+        "checked": 5,
+        "mismatched": 1,
+        "unknown_sex": 0,
+    }

@@ -46,6 +46,31 @@ COUNT_SUM = 9  # sum of called dosages
 N_COUNTS = 10
 
 
+@kernel
+def _general_call(a1, a2, k, other, half_policy, haploid_alt):
+    """Dosage and counts of one call outside the diploid fast path.
+
+    Returns (dosage or NaN, AN, AC, half call, hom-ref, het, hom-alt, haploid).
+    """
+    if a2 == ABSENT:
+        if a1 >= 0:
+            hit = 1.0 if a1 == k else 0.0
+            return haploid_alt * hit, 1.0, hit, 0.0, 0.0, 0.0, 0.0, 1.0
+        return np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    observed1 = a1 >= 0 or (other and a1 == MISSING)
+    observed2 = a2 >= 0 or (other and a2 == MISSING)
+    copies = (1.0 if a1 == k else 0.0) + (1.0 if a2 == k else 0.0)
+    if observed1 and observed2:
+        return (
+            copies, 2.0, copies, 0.0, 1.0 if copies == 0.0 else 0.0,
+            1.0 if copies == 1.0 else 0.0, 1.0 if copies == 2.0 else 0.0, 0.0,
+        )  # fmt: skip
+    if observed1 or observed2:
+        value = 1.0 if (half_policy == HALF_CARRIER and copies > 0.0) else np.nan
+        return value, 1.0, copies, 1.0, 0.0, 0.0, 0.0, 0.0
+    return np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+
+
 @kernel(parallel=True)
 def dosages(
     alleles, ds, gp_dose, record, alt, source, placeholder, columns,
@@ -57,6 +82,10 @@ def dosages(
     ``source[r]`` picks DS or GP over GT for record r; ``placeholder[r, s]`` is
     True where "." in record r stands for another ALT (pre-split records).
     Missing dosages are NaN, or the mean of the called dosages when ``impute``.
+
+    Diploid fully called genotypes of GT records take a fast path that keeps
+    only heterozygote and ALT-homozygote counters; every other call goes
+    through :func:`_general_call`.
     """
     n_tests = record.shape[0]
     n = columns.shape[0]
@@ -65,8 +94,7 @@ def dosages(
         k = alt[t]
         use_ds = source[r] == SOURCE_DS
         use_gp = source[r] == SOURCE_GP
-        # Local accumulators: writing counts[t, :] per sample would keep the
-        # compiler from holding them in registers.
+        fast = not use_ds and not use_gp
         an = 0.0
         ac = 0.0
         n_called = 0.0
@@ -77,41 +105,30 @@ def dosages(
         haploid = 0.0
         carriers = 0.0
         total = 0.0
+        fast_het = 0
+        fast_hom_alt = 0
+        fast_called = 0
         for i in range(n):
             s = columns[i]
             a1 = alleles[r, s, 0]
             a2 = alleles[r, s, 1]
-            value = np.nan
-            if a2 == ABSENT:
-                if a1 >= 0:
-                    an += 1.0
-                    hit = 1.0 if a1 == k else 0.0
-                    ac += hit
-                    haploid += 1.0
-                    value = haploid_alt * hit
-            else:
-                observed1 = a1 >= 0
-                observed2 = a2 >= 0
-                if not (observed1 and observed2) and placeholder[r, s]:
-                    observed1 = observed1 or a1 == MISSING
-                    observed2 = observed2 or a2 == MISSING
-                copies = (1.0 if a1 == k else 0.0) + (1.0 if a2 == k else 0.0)
-                if observed1 and observed2:
-                    an += 2.0
-                    ac += copies
-                    value = copies
-                    if copies == 0.0:
-                        hom_ref += 1.0
-                    elif copies == 1.0:
-                        het += 1.0
-                    else:
-                        hom_alt += 1.0
-                elif observed1 or observed2:
-                    an += 1.0
-                    ac += copies
-                    n_half += 1.0
-                    if half_policy == HALF_CARRIER and copies > 0.0:
-                        value = 1.0
+            if fast and a1 >= 0 and a2 >= 0:
+                copies = (a1 == k) + (a2 == k)
+                fast_het += copies == 1
+                fast_hom_alt += copies == 2
+                fast_called += 1
+                out[t, i] = copies
+                continue
+            value, d_an, d_ac, d_half, d_ref, d_het, d_alt, d_haploid = _general_call(
+                a1, a2, k, placeholder[r, s], half_policy, haploid_alt
+            )
+            an += d_an
+            ac += d_ac
+            n_half += d_half
+            hom_ref += d_ref
+            het += d_het
+            hom_alt += d_alt
+            haploid += d_haploid
             if use_ds:
                 candidate = ds[r, s, k - 1]
                 if not np.isnan(candidate):
@@ -126,6 +143,15 @@ def dosages(
                 total += value
                 if value >= 0.5:
                     carriers += 1.0
+        # Counts of the fast path follow from its two counters.
+        het += fast_het
+        hom_alt += fast_hom_alt
+        hom_ref += fast_called - fast_het - fast_hom_alt
+        an += 2.0 * fast_called
+        ac += fast_het + 2.0 * fast_hom_alt
+        n_called += fast_called
+        total += fast_het + 2.0 * fast_hom_alt
+        carriers += fast_het + fast_hom_alt
         counts[t, COUNT_AN] = an
         counts[t, COUNT_AC] = ac
         counts[t, COUNT_CALLED] = n_called

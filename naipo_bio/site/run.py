@@ -16,6 +16,7 @@ from naipo_bio.genotypes.genes import BedGenes
 from naipo_bio.genotypes.reader import Region
 from naipo_bio.site import disclosure
 from naipo_bio.site.prepare import PreparedSite, prepare_site
+from naipo_bio.site.sexcheck import check_sex
 from naipo_bio.site.statistics import BiomarkerData, biomarker_table
 from naipo_bio.site.variants import (
     compute_chunk,
@@ -47,7 +48,7 @@ def run_variant_chunk(
     genes = gene_source(prepared.germline, variants, site["germline"].get("gene_bed"))
     result = compute_chunk(
         prepared.germline, region, prepared.germline_columns, prepared.design,
-        prepared.null, variants, genes, config["analysis"]["genome_build"],
+        prepared.null, variants, genes,
     )  # fmt: skip
     write_chunk(result, prefix)
     log.info(
@@ -101,6 +102,10 @@ def run_site(
     analysis = config["analysis"]
     policy = analysis["disclosure"]
     prepared = prepare_site(site_id, config, report_dir)
+    checks = {}
+    sex = check_sex(prepared, config)
+    if sex is not None:
+        checks["sex"] = sex
     tables = {}
     summaries = {}
     for kind, modality in prepared.modalities.items():
@@ -158,5 +163,6 @@ def run_site(
         },
         "covariates": list(prepared.design.covariate_names),
         "disclosure": {"policy": policy, "summary": summaries},
+        "checks": checks,
     }
     return write_bundle(out_path, manifest, tables)

@@ -51,14 +51,6 @@ class ChunkResult:
     rare_variants: pd.DataFrame
     rare_dosage: pd.DataFrame  # idx, col (patient position), value
     stats: ReadStats
-    haploid_x: np.ndarray  # haploid calls per analysed patient, chrX non-PAR
-
-
-#: Pseudoautosomal regions of chrX (1-based inclusive), by build.
-PAR_X = {
-    "GRCh37": ((60001, 2699520), (154931044, 155260560)),
-    "GRCh38": ((10001, 2781479), (155701383, 156030895)),
-}
 
 
 def gene_source(gfile: GenotypeFile, variants: dict[str, Any], bed: str | None):
@@ -95,7 +87,6 @@ def compute_chunk(
     null: cox.NullModel,
     variants: dict[str, Any],
     genes=None,
-    build: str | None = None,
 ) -> ChunkResult:
     """Decode, QC and score every variant of ``region``.
 
@@ -113,7 +104,6 @@ def compute_chunk(
     rare_rows = []
     rare_cells = []
     next_idx = 0
-    haploid_x = np.zeros(n, dtype=np.int64)
     raw_blocks = prefetch(gfile.raw_blocks(region, stats, sorted_columns))
     for raw in raw_blocks:
         block = gfile.finish(raw, stats, impute=True)
@@ -168,10 +158,6 @@ def compute_chunk(
                     )
                 )
                 next_idx += 1
-        if block.contig and block.contig[0] == "X":
-            non_par = _non_par(block.pos, build)
-            if non_par.any():
-                haploid_x[design.order] += block.haploid_samples
         parts.append(
             pd.DataFrame(
                 {
@@ -200,7 +186,7 @@ def compute_chunk(
         {"idx": cells[:, 0].astype(np.int64), "col": cells[:, 1].astype(np.int64),
          "value": cells[:, 2]}
     )  # fmt: skip
-    return ChunkResult(table, rare_variants, rare_dosage, stats, haploid_x)
+    return ChunkResult(table, rare_variants, rare_dosage, stats)
 
 
 def prefetch(iterator, depth: int = 2):
@@ -256,15 +242,6 @@ def _variant_genes(genes, block, i) -> dict[str, str]:
     return genes.genes(
         block.annotation[i], block.ref[i], block.alts[i], block.alt_index[i]
     )
-
-
-def _non_par(pos: np.ndarray, build: str | None) -> np.ndarray:
-    if build is None:
-        return np.zeros(pos.shape, dtype=bool)
-    inside = np.zeros(pos.shape, dtype=bool)
-    for start, end in PAR_X[build]:
-        inside |= (pos >= start) & (pos <= end)
-    return ~inside
 
 
 def empty_variant_frame() -> pd.DataFrame:

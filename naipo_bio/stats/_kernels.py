@@ -503,7 +503,9 @@ def score_covariance(G, time, event, bounds, w, X, ixx_inv, efron, out_u, out_v)
 
 
 @kernel(parallel=True)
-def score_information_breslow(G, m, wh, w, coef, reset, At, ixx_inv, out_u, out_v):
+def score_information_breslow(
+    G, center, m, wh, w, coef, reset, At, ixx_inv, out_u, out_v
+):  # fmt: skip
     """Breslow U and V of each row of ``G`` from per-patient vectors.
 
     With H_k the cumulative baseline hazard at T_k, C_k the cumulative sum of
@@ -517,16 +519,14 @@ def score_information_breslow(G, m, wh, w, coef, reset, At, ixx_inv, out_u, out_
     ``coef`` holds e_t / S0(t)^2 at the first row of each tied-time group (0
     elsewhere); ``reset`` marks the last row of each stratum, where the
     backward running sum restarts. ``At`` is (p, n), the transpose of
-    w (x H - C). Rows are centered at their mean. Every accumulator is a
-    scalar, and I_gx is one dot product per covariate over the cached row.
+    w (x H - C). Rows are centered at ``center`` (their means), which keeps
+    the sums of squares away from cancellation. Every accumulator is a scalar,
+    and I_gx is one dot product per covariate over the cached row.
     """
     n_rows, n = G.shape
     p = At.shape[0]
     for j in prange(n_rows):
-        center = 0.0
-        for k in range(n):
-            center += G[j, k]
-        center /= max(n, 1)
+        c = center[j]
         u = 0.0
         first = 0.0
         second = 0.0
@@ -534,7 +534,7 @@ def score_information_breslow(G, m, wh, w, coef, reset, At, ixx_inv, out_u, out_
         for k in range(n - 1, -1, -1):
             if reset[k]:
                 s1g = 0.0
-            g = G[j, k] - center
+            g = G[j, k] - c
             u += m[k] * g
             first += wh[k] * g * g
             s1g += w[k] * g
@@ -544,7 +544,7 @@ def score_information_breslow(G, m, wh, w, coef, reset, At, ixx_inv, out_u, out_
         for a in range(p):
             total = 0.0
             for k in range(n):
-                total += At[a, k] * (G[j, k] - center)
+                total += At[a, k] * (G[j, k] - c)
             igx[a] = total
         for a in range(p):
             for b in range(p):

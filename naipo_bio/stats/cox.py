@@ -274,7 +274,8 @@ def score_statistics_sorted(
     else:
         terms = breslow_terms(design, null)
         _kernels.score_information_breslow(
-            G_sorted, terms.residual, terms.weighted_hazard, null.weights,
+            G_sorted, G_sorted.mean(axis=1), terms.residual, terms.weighted_hazard,
+            null.weights,
             terms.coef, terms.reset, terms.covariate_term_t, null.information_inv,
             out_u, out_v,
         )  # fmt: skip
