@@ -5,7 +5,8 @@ shared by all sites, 5% of rows with REF and ALT swapped), then times
 `naipo-bio merge` on them under /usr/bin/time -v. Peak memory should not grow
 with N, because the merge reads the genome window by window.
 
-    python benchmarks/run_merge_benchmark.py --out benchmarks/results --rows 100000 1000000
+    python benchmarks/run_merge_benchmark.py --out benchmarks/results \
+        --rows 100000 1000000
 """
 
 from __future__ import annotations

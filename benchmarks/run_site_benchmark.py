@@ -6,7 +6,8 @@ run; the median wall time and peak resident memory are reported, and every
 ratio compares medians measured in this same run.
 
     python benchmarks/make_data.py --out benchmarks/data
-    python benchmarks/run_site_benchmark.py --data benchmarks/data --out benchmarks/results
+    python benchmarks/run_site_benchmark.py --data benchmarks/data \
+        --out benchmarks/results
 """
 
 from __future__ import annotations
@@ -123,11 +124,12 @@ def main() -> None:
         formats = ("vcf", "bcf") if n == largest else ("vcf",)
         for fmt in formats:
             file = data / (f"g{n}.vcf.gz" if fmt == "vcf" else f"g{n}.bcf")
-            site = timed(
-                [*naipo, "site", "--config", str(data / f"g{n}.{fmt}.yaml"), "--site",
-                 "bench", "--out", str(out / f"bench_{n}_{fmt}.naipo"), "--threads", "2"],
-                args.repeats, data,
-            )  # fmt: skip
+            command = [
+                *naipo, "site", "--config", str(data / f"g{n}.{fmt}.yaml"),
+                "--site", "bench", "--out", str(out / f"bench_{n}_{fmt}.naipo"),
+                "--threads", "2",
+            ]  # fmt: skip
+            site = timed(command, args.repeats, data)
             floor = timed(
                 ["bcftools", "view", "-Ou", "-o", "/dev/null", str(file)],
                 args.repeats,

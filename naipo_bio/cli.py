@@ -47,6 +47,26 @@ def _cmd_merge(args) -> None:
     log.info("merge written to %s (%s)", args.out, summary["test"])
 
 
+def _cmd_site_km(args) -> None:
+    from naipo_bio.config import load_config
+    from naipo_bio.site.km import run_site_km
+
+    config = load_config(args.config)
+    path = run_site_km(args.site, config, args.request, args.out)
+    log.info("Kaplan-Meier bundle written: %s", path)
+
+
+def _cmd_merge_km(args) -> None:
+    from naipo_bio.merge.km import run_merge_km
+
+    run_merge_km(
+        args.bundles,
+        args.merge_dir,
+        args.request or Path(args.merge_dir) / "km_request.tsv",
+    )
+    log.info("Kaplan-Meier results written to %s/km", args.merge_dir)
+
+
 def _cmd_demo_inputs(args) -> None:
     from naipo_bio.demo import default_resources, demo_module
 
@@ -119,11 +139,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     merge.set_defaults(func=_cmd_merge)
 
+    site_km = commands.add_parser(
+        "site-km",
+        help="second round: answer the coordinator's Kaplan-Meier request",
+    )
+    site_km.add_argument("--config", required=True, help="YAML configuration file")
+    site_km.add_argument("--site", required=True, help="site id (a key of sites:)")
+    site_km.add_argument("--request", required=True, help="km_request.tsv of the merge")
+    site_km.add_argument(
+        "--out", required=True, help="bundle folder to write (*.km.naipo)"
+    )
+    site_km.set_defaults(func=_cmd_site_km)
+
+    merge_km = commands.add_parser(
+        "merge-km", help="pool the sites' Kaplan-Meier answers into curves and tests"
+    )
+    merge_km.add_argument("bundles", nargs="+", help="the sites' *.km.naipo folders")
+    merge_km.add_argument(
+        "--merge-dir", required=True, help="output folder of the merge"
+    )
+    merge_km.add_argument(
+        "--request", help="request file (default MERGE_DIR/km_request.tsv)"
+    )
+    merge_km.set_defaults(func=_cmd_merge_km)
+
     demo = commands.add_parser(
         "demo-inputs", help="write one pseudo-site's inputs from a demo data set"
     )
     demo.add_argument(
-        "--dataset", default="tcga-acc", choices=["tcga-acc", "1kg-chr22"]
+        "--dataset", default="tcga-acc", choices=["tcga-acc", "1kg-chr22", "transbig"]
     )
     demo.add_argument(
         "--resources", help="folder of the data set (default under resources/)"

@@ -35,12 +35,20 @@ CLINICAL_ROLES = ("patient_id", "time", "event")
 KINDS = {
     "mutation": "gene-level somatic mutation status (1 = mutated, 0 = wild type)",
     "expression": "gene expression on the log2 scale",
+    "pseudobulk": "gene expression in one cell type (log2 CPM of the pseudobulk)",
+    "cell_proportion": "fraction of a patient's cells of one cell type",
 }
+
+#: Kinds with continuous values, for which histograms and per-SD effects apply.
+CONTINUOUS_KINDS = ("expression", "pseudobulk", "cell_proportion")
 
 #: Per-variant tables are named separately: their rows are keyed by position
 #: and alleles, not by a biomarker id.
 VARIANT_TABLE = "variant"
 GENE_BLOCK_TABLE = "gene_block"
+HISTOGRAM_TABLE = "histogram"
+KM_TABLE = "km"
+LOGRANK_TABLE = "logrank"
 STATUS_QC_FAILED = "qc_failed"
 
 #: Per-biomarker status at a site. Only "ok" rows contribute to the pooled test.
@@ -123,5 +131,55 @@ GENE_BLOCK_SCHEMA = pa.schema(
     ]
 )
 
+#: Coarse histograms of continuous biomarkers (bins of at least min_cell).
+HISTOGRAM_SCHEMA = pa.schema(
+    [
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("biomarker_id", pa.string(), nullable=False),
+        pa.field("low", pa.float64(), nullable=False),
+        pa.field("high", pa.float64(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+    ]
+)
+
+#: Kaplan-Meier counts on the coarse time grid (days), per biomarker group.
+KM_SCHEMA = pa.schema(
+    [
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("biomarker_id", pa.string(), nullable=False),
+        pa.field("group", pa.string(), nullable=False),
+        pa.field("time", pa.float64(), nullable=False),
+        pa.field("events", pa.int64(), nullable=False),
+        pa.field("censored", pa.int64(), nullable=False),
+        pa.field("n", pa.int64(), nullable=False),
+    ]
+)
+
+#: Log-rank parts per biomarker: observed and expected events per group and
+#: their covariance (row-major), at the site's exact times.
+LOGRANK_SCHEMA = pa.schema(
+    [
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("biomarker_id", pa.string(), nullable=False),
+        pa.field("groups", pa.list_(pa.string()), nullable=False),
+        pa.field("observed", pa.list_(pa.float64()), nullable=False),
+        pa.field("expected", pa.list_(pa.float64()), nullable=False),
+        pa.field("covariance", pa.list_(pa.float64()), nullable=False),
+    ]
+)
+
 #: Kinds whose biomarkers are binary, so carrier counts apply.
 CARRIER_KINDS = ("mutation",)
+
+
+def table_schema(name: str) -> pa.Schema | None:
+    """The schema a bundle table of this name must have (None: not checked)."""
+    if name in KINDS:
+        return ASSOCIATION_SCHEMA
+    return {
+        VARIANT_TABLE: VARIANT_SCHEMA,
+        GENE_BLOCK_TABLE: GENE_BLOCK_SCHEMA,
+        HISTOGRAM_TABLE: HISTOGRAM_SCHEMA,
+        KM_TABLE: KM_SCHEMA,
+        LOGRANK_TABLE: LOGRANK_SCHEMA,
+    }.get(name)

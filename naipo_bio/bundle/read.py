@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 
 from naipo_bio.bundle.write import sha256_file
 from naipo_bio.contract import (
-    ASSOCIATION_SCHEMA,
     BUNDLE_FORMAT,
     KINDS,
     MANIFEST_NAME,
     READABLE_SCHEMA_VERSIONS,
     SIGNATURE_NAME,
+    table_schema,
 )
 from naipo_bio.errors import BundleError
 
@@ -93,13 +93,17 @@ def read_bundle(path: str | Path) -> Bundle:
                 "manifest; the file was changed or damaged after the site wrote it. "
                 "Ask the site to send the bundle again."
             )
-        if name in KINDS:
-            schema = pq.read_schema(file_path)
-            if not schema.remove_metadata().equals(ASSOCIATION_SCHEMA):
-                raise BundleError(
-                    f"{path}: table {name!r} does not have the association schema of "
-                    f"version {version}."
-                )
+        expected = table_schema(name)
+        if expected is None:
+            raise BundleError(
+                f"{path}: unknown table {name!r} (this naipo-bio reads "
+                f"{sorted(KINDS)} and the variant, gene, histogram and km tables)."
+            )
+        if not pq.read_schema(file_path).remove_metadata().equals(expected):
+            raise BundleError(
+                f"{path}: table {name!r} does not have the schema of format "
+                f"version {version}."
+            )
     extra = sorted(p.name for p in path.iterdir() if p.name not in expected_files)
     if extra:
         raise BundleError(

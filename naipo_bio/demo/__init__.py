@@ -8,6 +8,7 @@ from importlib import import_module
 DATASETS = {
     "tcga-acc": ("naipo_bio.demo.tcga_acc", "resources/tcga-acc"),
     "1kg-chr22": ("naipo_bio.demo.germline_1kg", "resources/1kg-vcf-slices"),
+    "transbig": ("naipo_bio.demo.transbig", "resources/transbig-gse7390"),
 }
 
 

@@ -51,6 +51,10 @@ def pool_kind(sites: pd.DataFrame, n_bundles: int) -> pd.DataFrame:
         index=pd.Index(sites.biomarker_id.unique(), name="biomarker_id")
     )
     pooled["gene"] = by_id.gene.first()
+    # Sites may label one gene differently (Ensembl version, symbol): list the
+    # labels where they differ, so version mismatches are visible.
+    labels = by_id.gene.agg(lambda s: ",".join(sorted({str(v) for v in s if v})))
+    pooled["site_labels"] = labels.where(labels.str.contains(","), "")
     pooled["n_sites_present"] = by_id.size()
     pooled["n_sites_suppressed"] = (
         sites.assign(hit=sites.status == STATUS_SUPPRESSED)
@@ -91,5 +95,15 @@ def pool_kind(sites: pd.DataFrame, n_bundles: int) -> pd.DataFrame:
         nonfinite.value_counts().reindex(pooled.index).fillna(0)
     )
     pooled["n_sites_infinite"] = pooled.n_sites_infinite.astype(np.int64)
+    if ok.sum_x.notna().any():
+        # Within-site SD pooled from the sites' sums and sums of squares, the
+        # scale of a per-SD hazard ratio.
+        centered = ok.sum_x2 - ok.sum_x**2 / ok.n
+        grouped = ok.assign(centered=centered).groupby("biomarker_id")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            variance = grouped.centered.sum() / (grouped.n.sum() - grouped.size())
+        pooled["pooled_sd"] = np.sqrt(variance.clip(lower=0.0))
+        pooled["log_hr_fe_per_sd"] = pooled.log_hr_fe * pooled.pooled_sd
+        pooled["log_hr_onestep_per_sd"] = pooled.log_hr_onestep * pooled.pooled_sd
     pooled = pooled.reset_index()
     return pooled.sort_values(["p", "biomarker_id"], na_position="last", kind="stable")

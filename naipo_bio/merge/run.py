@@ -12,20 +12,31 @@ import numpy as np
 import pandas as pd
 
 from naipo_bio.bundle.read import read_bundle
-from naipo_bio.contract import STATUS_SUPPRESSED, VARIANT_TABLE
+from naipo_bio.contract import CONTINUOUS_KINDS, STATUS_SUPPRESSED, VARIANT_TABLE
+from naipo_bio.errors import MergeError
 from naipo_bio.io.atomic import atomic_file, write_text
 from naipo_bio.merge.genes import pool_gene_blocks
 from naipo_bio.merge.harmonize import read_reference_sites
+from naipo_bio.merge.km import write_km_request
 from naipo_bio.merge.pool import pool_kind, site_table
 from naipo_bio.merge.validate import check_compatible
 from naipo_bio.merge.variants import VariantSettings, pool_variants
-from naipo_bio.report.html import write_report
-from naipo_bio.report.plots import forest_plot, manhattan_plot, qq_plot
+from naipo_bio.report.html import build_report
+from naipo_bio.report.plots import forest_plot, manhattan_plot, qq_plot, volcano_plot
 from naipo_bio.stats.meta import bh_qvalues, genomic_control_lambda
 
 log = logging.getLogger(__name__)
 
 TIES_LABEL = {"breslow": "Breslow", "efron": "Efron"}
+
+#: Unit of one step of each kind, for the report; continuous kinds also get
+#: per-SD columns (SD pooled within sites).
+KIND_SCALES = {
+    "mutation": "mutated vs wild type",
+    "expression": "per log2 unit of expression (and per pooled within-site SD)",
+    "pseudobulk": "per log2 unit of pseudobulk expression (and per pooled SD)",
+    "cell_proportion": "per unit of proportion (0 to 1; and per pooled SD)",
+}
 
 
 def _write_tsv(frame: pd.DataFrame, path: Path) -> Path:
@@ -134,14 +145,23 @@ def run_merge(
     top_hits: int = 5,
     fdr: float = 0.05,
     variant_settings: dict[str, Any] | None = None,
+    report: bool = True,
 ) -> dict[str, Any]:
     """Merge the bundles and write every output under ``out_dir``.
 
-    Returns the summary that is also written to ``summary.json``.
+    Returns the summary that is also written to ``summary.json``. When the
+    analysis asks for Kaplan-Meier curves, ``km_request.tsv`` lists what the
+    sites should compute in the second round.
     """
     out_dir = Path(out_dir)
     bundles = [read_bundle(p) for p in bundle_paths]
     check_compatible(bundles)
+    for bundle in bundles:
+        if bundle.manifest.get("round") == "km":
+            raise MergeError(
+                f"{bundle.path} is a Kaplan-Meier bundle of the second round; merge it "
+                "with 'naipo-bio merge-km'."
+            )
     first = bundles[0].manifest
     kinds = sorted({k for b in bundles for k in b.kinds})
     summary: dict[str, Any] = {
@@ -165,11 +185,11 @@ def run_merge(
             for b in bundles
         ],
         "kinds": {},
+        "figures": {},
         "notes": [],
         "methods": methods_text(first["ties"]),
     }
     tables: dict[str, pd.DataFrame] = {}
-    figures: dict[str, dict[str, list[Path]]] = {}
     plots = out_dir / "plots"
     for kind in kinds:
         sites = site_table(bundles, kind)
@@ -185,23 +205,27 @@ def run_merge(
             "significant": significant,
             "lambda_gc": genomic_control_lambda(tested.p.to_numpy()),
             "suppressed_site_rows": int((sites.status == STATUS_SUPPRESSED).sum()),
+            "scale": KIND_SCALES.get(kind),
         }
-        qq = qq_plot(
-            tested.p.to_numpy(), f"{kind}: pooled score tests", plots / f"qq.{kind}.png"
-        )
-        forests = []
+        figures: dict[str, list[str]] = {"qq": [], "volcano": [], "forest": []}
+        figures["qq"].append(
+            _relative(qq_plot(tested.p.to_numpy(), f"{kind}: pooled score tests",
+                              plots / f"qq.{kind}.png"), out_dir)
+        )  # fmt: skip
+        if kind in CONTINUOUS_KINDS and len(tested):
+            figures["volcano"].append(
+                _relative(volcano_plot(tested, f"{kind}: effect and significance",
+                                       plots / f"volcano.{kind}.png", fdr), out_dir)
+            )  # fmt: skip
         for _, row in tested.head(top_hits).iterrows():
             rows = sites.loc[sites.biomarker_id == row.biomarker_id]
             label = row.gene or row.biomarker_id
-            forests.append(
-                forest_plot(
-                    rows,
-                    row,
-                    f"{kind}: {label} (score p = {row.p:.3g})",
-                    plots / f"forest.{kind}.{_safe_name(row.biomarker_id)}.png",
-                )  # fmt: skip
-            )
-        figures[kind] = {"qq": [qq], "forest": forests}
+            figure = forest_plot(
+                rows, row, f"{kind}: {label} (score p = {row.p:.3g})",
+                plots / f"forest.{kind}.{_safe_name(row.biomarker_id)}.png",
+            )  # fmt: skip
+            figures["forest"].append(_relative(figure, out_dir))
+        summary["figures"][kind] = figures
         log.info(
             "%s: %d biomarkers tested, %d with q < %g",
             kind,
@@ -209,11 +233,79 @@ def run_merge(
             significant,
             fdr,
         )
-    _merge_variants(
-        bundles, out_dir, summary, figures, tables, variant_settings or {}, fdr
-    )
+    _merge_variants(bundles, out_dir, summary, tables, variant_settings or {}, fdr)
+    km = first["analysis"].get("km", {})
+    if km.get("enabled"):
+        request = write_km_request(bundles, tables, km, out_dir / "km_request.tsv")
+        summary["notes"].append(
+            f"Kaplan-Meier round: {len(request)} biomarkers requested from the sites "
+            "(km_request.tsv)."
+        )
     write_text(
         out_dir / "summary.json", json.dumps(summary, indent=2, default=float) + "\n"
     )
-    write_report(out_dir / "report.html", summary, tables, figures)
+    if report:
+        build_report(out_dir)
     return summary
+
+
+def _relative(path: Path, root: Path) -> str:
+    return str(Path(path).relative_to(root))
+
+
+def _merge_variants(bundles, out_dir, summary, tables, settings, fdr) -> None:
+    reference = None
+    if settings.get("reference_sites"):
+        reference = read_reference_sites(settings["reference_sites"])
+    result = pool_variants(
+        bundles,
+        out_dir,
+        VariantSettings(
+            min_pooled_mac=settings.get("min_pooled_mac", 10.0),
+            ambiguous_max_maf=settings.get("ambiguous_max_maf", 0.4),
+            reference=reference,
+        ),
+    )
+    if result is None:
+        return
+    contig = (
+        np.concatenate(result.contig) if result.contig else np.array([], dtype=object)
+    )
+    pos = np.concatenate(result.pos) if result.pos else np.array([], dtype=np.int64)
+    p = np.concatenate(result.p) if result.p else np.array([])
+    plots = out_dir / "plots"
+    qq = qq_plot(p, "variants: pooled score tests", plots / "qq.variant.png")
+    manhattan = manhattan_plot(
+        contig, pos, p, "variants: pooled score tests", plots / "manhattan.variant.png"
+    )
+    summary["figures"]["variant"] = {
+        "qq": [_relative(qq, out_dir)], "manhattan": [_relative(manhattan, out_dir)],
+    }  # fmt: skip
+    withheld = [
+        b.manifest["disclosure"]["summary"].get(VARIANT_TABLE, {}) for b in bundles
+    ]
+    summary["kinds"]["variant"] = {
+        "biomarkers": result.n_variants,
+        "tested": result.n_tested,
+        "significant": int((bh_qvalues(p) < fdr).sum()) if p.size else 0,
+        "lambda_gc": genomic_control_lambda(p),
+        "suppressed_site_rows": sum(
+            sum(w.get("suppressed", {}).values()) for w in withheld
+        ),
+        "low_mac_flagged": result.n_low_mac,
+        "ambiguous_dropped": result.n_ambiguous_dropped,
+        "scale": "per ALT allele (dosage)",
+    }
+    genes = pool_gene_blocks(bundles, settings.get("rare_maf", 0.01), reference)
+    if genes is not None:
+        _write_tsv(genes, out_dir / "tables" / "gene_tests.tsv")
+        tested = genes.skato_p.notna()
+        summary["kinds"]["gene"] = {
+            "biomarkers": int(len(genes)),
+            "tested": int(tested.sum()),
+            "significant": int((genes.skato_q < fdr).sum()),
+            "lambda_gc": genomic_control_lambda(genes.skato_p.to_numpy()),
+            "suppressed_site_rows": sum(
+                w.get("gene_blocks_withheld", 0) for w in withheld
+            ),
+        }

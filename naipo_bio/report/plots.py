@@ -128,3 +128,66 @@ def manhattan_plot(
         fontsize=10,
     )
     return _save(figure, Path(path))
+
+
+def volcano_plot(table: pd.DataFrame, title: str, path: str | Path, fdr: float) -> Path:
+    """Log hazard ratio (fixed-effect, else one-step) against -log10 p."""
+    effect = table["log_hr_fe"].where(
+        table["log_hr_fe"].notna(), table["log_hr_onestep"]
+    )
+    keep = effect.notna() & table["p"].notna() & np.isfinite(effect)
+    effect = effect[keep]
+    p = np.clip(table.loc[keep, "p"].to_numpy(), 1e-300, 1.0)
+    hit = (table.loc[keep, "q"] < fdr).to_numpy()
+    figure, axis = plt.subplots(figsize=(5.6, 4.6))
+    axis.scatter(effect[~hit], -np.log10(p[~hit]), s=5, color="0.6", rasterized=True)
+    axis.scatter(effect[hit], -np.log10(p[hit]), s=7, color="C3", label=f"q < {fdr}")
+    labels = table.loc[keep].assign(plotted_p=p).nsmallest(8, "plotted_p")
+    for row in labels.itertuples():
+        name = row.gene if isinstance(row.gene, str) and row.gene else row.biomarker_id
+        axis.annotate(name, (effect[row.Index], -np.log10(row.plotted_p)), fontsize=7)
+    axis.axvline(0.0, color="0.4", linewidth=0.8)
+    axis.set_xlabel("log hazard ratio (fixed-effect meta-analysis)")
+    axis.set_ylabel("-log10(p), pooled score test")
+    axis.set_title(title, fontsize=10)
+    if hit.any():
+        axis.legend(loc="upper left", fontsize=8)
+    return _save(figure, Path(path))
+
+
+def km_plot(curve: pd.DataFrame, title: str, path: str | Path) -> Path:
+    """Pooled Kaplan-Meier curves with 95% bands and a number-at-risk table."""
+    groups = list(dict.fromkeys(curve["group"]))
+    figure, (axis, table_axis) = plt.subplots(
+        2, 1, figsize=(6.4, 5.2), gridspec_kw={"height_ratios": [4, 1]}, sharex=True
+    )
+    end = float(curve["time"].max())
+    ticks = np.linspace(0.0, end, 6)
+    for i, group in enumerate(groups):
+        rows = curve.loc[curve["group"] == group].sort_values("time")
+        times = np.concatenate([[0.0], rows["time"].to_numpy()])
+        survival = np.concatenate([[1.0], rows["survival"].to_numpy()])
+        colour = f"C{i}"
+        axis.step(times, survival, where="post", color=colour, label=str(group))
+        lower = np.concatenate([[1.0], rows["lower"].fillna(0).to_numpy()])
+        upper = np.concatenate([[1.0], rows["upper"].fillna(1).to_numpy()])
+        axis.fill_between(times, lower, upper, step="post", color=colour, alpha=0.15)
+        for t in ticks:
+            later = rows.loc[rows["time"] >= t, "at_risk"]
+            n = int(later.iloc[0]) if len(later) else 0
+            table_axis.text(
+                t, len(groups) - 1 - i, str(n), ha="center", va="center",
+                color=colour, fontsize=8,
+            )  # fmt: skip
+    axis.set_ylim(0, 1.02)
+    axis.set_ylabel("survival probability")
+    axis.legend(loc="lower left", fontsize=8)
+    axis.set_title(title, fontsize=10)
+    table_axis.set_yticks(range(len(groups)))
+    table_axis.set_yticklabels(list(reversed(groups)), fontsize=8)
+    table_axis.set_ylim(-0.6, len(groups) - 0.4)
+    table_axis.set_xticks(ticks)
+    table_axis.set_xlabel("days (number at risk below)")
+    for side in ("top", "right"):
+        table_axis.spines[side].set_visible(False)
+    return _save(figure, Path(path))

@@ -20,6 +20,7 @@ from naipo_bio.io.ids import (
     read_sample_map,
     samples_to_patients,
 )
+from naipo_bio.io.singlecell import read_single_cell
 from naipo_bio.io.somatic import read_somatic
 from naipo_bio.site import disclosure
 from naipo_bio.stats import cox
@@ -36,6 +37,7 @@ class Modality:
     labels: list[str]
     values: np.ndarray
     patients: np.ndarray
+    notes: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -93,7 +95,27 @@ def _load_modalities(site: dict[str, Any], analysis: dict[str, Any], sample_map)
         )
         _log_unmapped(unmapped, expression.source)
         modalities["expression"] = Modality(
-            expression.gene_ids, expression.labels, expression.matrix, patients
+            expression.gene_ids, expression.labels, expression.matrix, patients,
+            notes={
+                "input_scale": expression.scale,
+                "transform": expression.transform,
+                "excluded_gene_ids": expression.excluded,
+            },
+        )  # fmt: skip
+    if site.get("single_cell"):
+        cells = read_single_cell(site["single_cell"])
+        path = site["single_cell"]["path"]
+        patients, unmapped = samples_to_patients(
+            cells.patients, sample_map, path, "cells"
+        )
+        _log_unmapped(unmapped, path)
+        modalities["pseudobulk"] = Modality(
+            cells.pseudobulk_ids, cells.pseudobulk_ids, cells.pseudobulk, patients,
+            notes={"transform": "sum of raw counts per patient and cell type, "
+                                "then log2(CPM + 1)"},
+        )  # fmt: skip
+        modalities["cell_proportion"] = Modality(
+            cells.proportion_ids, cells.proportion_ids, cells.proportions, patients
         )
     return modalities
 

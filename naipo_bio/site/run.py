@@ -8,10 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 
 from naipo_bio.bundle.write import association_arrow, write_bundle
 from naipo_bio.config import analysis_hash
-from naipo_bio.contract import GENE_BLOCK_TABLE, TIME_UNIT, VARIANT_TABLE
+from naipo_bio.contract import (
+    CONTINUOUS_KINDS,
+    GENE_BLOCK_TABLE,
+    HISTOGRAM_SCHEMA,
+    HISTOGRAM_TABLE,
+    STATUS_OK,
+    TIME_UNIT,
+    VARIANT_TABLE,
+)
 from naipo_bio.genotypes.genes import BedGenes
 from naipo_bio.genotypes.reader import Region
 from naipo_bio.site import disclosure
@@ -28,6 +38,7 @@ from naipo_bio.site.variants import (
     write_chunk,
 )
 from naipo_bio.stats._numba import set_threads
+from naipo_bio.stats.histogram import GRID, coarse_histogram
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +95,24 @@ def _variant_tables(prepared, config, chunk_prefixes, policy):
     return variant_arrow(variant_table), gene_block_arrow(blocks), summary
 
 
+def modality_values(prepared: PreparedSite, kind: str) -> np.ndarray:
+    """Values (m, n) of a kind, columns in the analysed patients' order."""
+    modality = prepared.modalities[kind]
+    column = {p: i for i, p in enumerate(modality.patients) if p is not None}
+    index = np.array([column[p] for p in prepared.analysed.patient_ids], dtype=np.int64)
+    return modality.values[:, index]
+
+
+def histogram_rows(kind: str, data: BiomarkerData, released, min_cell: int):
+    """Coarse histograms of the released biomarkers of a continuous kind."""
+    rows = []
+    width = GRID[kind]
+    for i in np.flatnonzero(released):
+        for low, high, count in coarse_histogram(data.values[i], width, min_cell):
+            rows.append((kind, data.ids[i], low, high, count))
+    return pd.DataFrame(rows, columns=HISTOGRAM_SCHEMA.names)
+
+
 def run_site(
     site_id: str,
     config: dict[str, Any],
@@ -108,24 +137,34 @@ def run_site(
         checks["sex"] = sex
     tables = {}
     summaries = {}
+    histograms = []
+    inputs = {}
     for kind, modality in prepared.modalities.items():
-        column = {p: i for i, p in enumerate(modality.patients) if p is not None}
-        index = np.array(
-            [column[p] for p in prepared.analysed.patient_ids], dtype=np.int64
-        )
+        if modality.notes:
+            inputs[kind] = modality.notes
         data = BiomarkerData(
-            kind, list(modality.ids), list(modality.labels), modality.values[:, index]
-        )
+            kind, list(modality.ids), list(modality.labels),
+            modality_values(prepared, kind),
+        )  # fmt: skip
         table = biomarker_table(
             prepared.design, prepared.null, data, fits=analysis["fits"]
         )
         table, summaries[kind] = disclosure.apply_policy(table, kind, policy)
         tables[kind] = association_arrow(table)
+        if kind in CONTINUOUS_KINDS:
+            released = (table.status == STATUS_OK).to_numpy()
+            histograms.append(histogram_rows(kind, data, released, policy["min_cell"]))
         log.info(
             "%s: %d biomarkers, %d released, suppressed %s",
             kind, summaries[kind]["biomarkers"], summaries[kind]["released"],
             summaries[kind]["suppressed"] or "none",
         )  # fmt: skip
+    if histograms:
+        tables[HISTOGRAM_TABLE] = pa.Table.from_pandas(
+            pd.concat(histograms, ignore_index=True),
+            schema=HISTOGRAM_SCHEMA,
+            preserve_index=False,
+        ).replace_schema_metadata(None)
     if prepared.germline is not None:
         if chunk_prefixes is None:
             # The chunk side files hold genotypes: keep them in a temporary
@@ -164,5 +203,6 @@ def run_site(
         "covariates": list(prepared.design.covariate_names),
         "disclosure": {"policy": policy, "summary": summaries},
         "checks": checks,
+        "inputs": inputs,
     }
     return write_bundle(out_path, manifest, tables)

@@ -1,8 +1,16 @@
 # Paths and input functions shared by the rules.
 
+import re
+
 OUT = config["outdir"]
 SITES = list(config["sites"])
 LOGS = f"{OUT}/logs"
+
+
+# A site id never matches "site1.km" (the Kaplan-Meier bundle) or a path.
+wildcard_constraints:
+    site="|".join(re.escape(site) for site in SITES) or "[^/.]+",
+    region="[^/]+",
 
 
 def bundle_path(site):

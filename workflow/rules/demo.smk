@@ -60,3 +60,27 @@ if DEMO["enabled"] and DEMO["dataset"] == "1kg-chr22":
             runtime=10,
         shell:
             DEMO_SHELL
+
+
+if DEMO["enabled"] and DEMO["dataset"] == "transbig":
+
+    rule demo_inputs:
+        input:
+            data=f"{DEMO['resources']}/breast_cancer_GSE7390-metastasis.csv.gz",
+        output:
+            clinical=f"{OUT}/demo/inputs/{{site}}/clinical.tsv",
+            expression=f"{OUT}/demo/inputs/{{site}}/expression.tsv",
+        params:
+            dataset=DEMO["dataset"],
+            number=lambda wildcards: SITES.index(wildcards.site) + 1,
+            n_sites=DEMO["n_sites"],
+            resources=lambda wildcards, input: os.path.dirname(input.data),
+            out_dir=lambda wildcards, output: os.path.dirname(output.clinical),
+        log:
+            DEMO_LOG,
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        shell:
+            DEMO_SHELL

@@ -1,22 +1,32 @@
 # Merge: bundles of all sites -> pooled association tables, figures, report.
+# With Kaplan-Meier curves requested, the merge also writes the request of the
+# second round, and rule merge_km writes the final report.
+
+KM_ENABLED = config["analysis"]["km"]["enabled"]
+MERGE_OUTPUTS = {
+    "tables": report(
+        directory(f"{OUT}/merge/tables"),
+        patterns=["{name}.tsv"],
+        category="Association tables",
+    ),
+    "plots": report(
+        directory(f"{OUT}/merge/plots"),
+        patterns=["{name}.png"],
+        category="Figures",
+    ),
+    "summary": f"{OUT}/merge/summary.json",
+}
+if KM_ENABLED:
+    MERGE_OUTPUTS["request"] = f"{OUT}/merge/km_request.tsv"
+else:
+    MERGE_OUTPUTS["report"] = report(f"{OUT}/merge/report.html", category="Report")
 
 
 rule merge:
     input:
         bundles=merge_bundles(),
     output:
-        tables=report(
-            directory(f"{OUT}/merge/tables"),
-            patterns=["{name}.tsv"],
-            category="Association tables",
-        ),
-        plots=report(
-            directory(f"{OUT}/merge/plots"),
-            patterns=["{name}.png"],
-            category="Figures",
-        ),
-        summary=f"{OUT}/merge/summary.json",
-        report=report(f"{OUT}/merge/report.html", category="Report"),
+        **MERGE_OUTPUTS,
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
         top_hits=config["merge"]["top_hits"],
@@ -25,6 +35,7 @@ rule merge:
             key: config["merge"][key]
             for key in ("min_pooled_mac", "rare_maf", "ambiguous_max_maf", "reference_sites")
         },
+        report=not KM_ENABLED,
     log:
         f"{LOGS}/merge.log",
     threads: 1

@@ -10,4 +10,5 @@ with rule_logging(snakemake.log[0]):
         top_hits=snakemake.params.top_hits,
         fdr=snakemake.params.fdr,
         variant_settings=snakemake.params.variants,
+        report=snakemake.params.report,
     )
