@@ -27,6 +27,8 @@ from naipo_bio.io.genome import canonical_contig
 
 COMPLEMENT = str.maketrans("ACGTacgt", "TGCAtgca")
 BASES = set("ACGT")
+COMPLEMENT_BASE = {"A": "T", "C": "G", "G": "C", "T": "A"}
+PALINDROMES = {"AT", "TA", "CG", "GC"}
 
 
 def is_snv(ref: str, alt: str) -> bool:
@@ -61,6 +63,10 @@ def orient(ref: str, alt: str, target_ref: str, target_alt: str) -> tuple[int, b
         if (c_alt, c_ref) == (target_ref, target_alt):
             return -1, True
     return 0, False
+
+
+#: Pair key of every SNV written as REF + ALT, as pair_key computes it.
+SNV_KEYS: dict[str, str] = {}
 
 
 def read_reference_sites(
@@ -116,10 +122,16 @@ def harmonize(
 
     ``rows`` has columns site, contig, pos, ref, alt. The result adds ``pair``,
     ``target_ref``, ``target_alt``, ``sign``, ``strand_flipped``,
-    ``in_reference`` and ``palindromic``.
+    ``in_reference`` and ``palindromic``. Vectorized: SNV pairs go through a
+    16-entry lookup, other alleles through element-wise string comparison.
     """
     rows = rows.copy()
-    rows["pair"] = [pair_key(r, a) for r, a in zip(rows.ref, rows.alt, strict=True)]
+    ref = rows.ref.to_numpy(dtype=object)
+    alt = rows.alt.to_numpy(dtype=object)
+    joined = pd.Series(ref + alt, index=rows.index)
+    snv = joined.isin(SNV_KEYS).to_numpy()
+    ordered = np.where(ref <= alt, ref + "/" + alt, alt + "/" + ref)
+    rows["pair"] = np.where(snv, joined.map(SNV_KEYS).to_numpy(), ordered)
     rows["site_rank"] = rows.site.map(site_order)
     rows = rows.sort_values(["contig", "pos", "pair", "site_rank"], kind="stable")
     first = rows.groupby(["contig", "pos", "pair"], sort=False)[
@@ -135,17 +147,33 @@ def harmonize(
             if hit is not None:
                 target_ref[i], target_alt[i] = hit
                 in_reference[i] = True
-    signs = np.empty(len(rows), dtype=np.int64)
-    flipped = np.zeros(len(rows), dtype=bool)
-    columns = zip(rows.ref, rows.alt, target_ref, target_alt, strict=True)
-    for i, (ref, alt, t_ref, t_alt) in enumerate(columns):
-        signs[i], flipped[i] = orient(ref, alt, t_ref, t_alt)
+    ref = rows.ref.to_numpy(dtype=object)
+    alt = rows.alt.to_numpy(dtype=object)
+    snv = pd.Series(ref + alt).isin(SNV_KEYS).to_numpy()
+    palindromic_row = snv & (pd.Series(ref + alt).isin(PALINDROMES).to_numpy())
+    same = (ref == target_ref) & (alt == target_alt)
+    swapped = (alt == target_ref) & (ref == target_alt)
+    complement_ref = pd.Series(ref).map(COMPLEMENT_BASE).to_numpy(dtype=object)
+    complement_alt = pd.Series(alt).map(COMPLEMENT_BASE).to_numpy(dtype=object)
+    strand = snv & ~palindromic_row
+    flipped_same = (
+        strand & (complement_ref == target_ref) & (complement_alt == target_alt)
+    )
+    flipped_swap = (
+        strand & (complement_alt == target_ref) & (complement_ref == target_alt)
+    )
+    rows["sign"] = np.select(
+        [same, swapped, flipped_same & ~same, flipped_swap & ~swapped],
+        [1, -1, 1, -1],
+        0,
+    )
+    rows["strand_flipped"] = ~same & ~swapped & (flipped_same | flipped_swap)
     rows["target_ref"] = target_ref
     rows["target_alt"] = target_alt
-    rows["sign"] = signs
-    rows["strand_flipped"] = flipped
     rows["in_reference"] = in_reference
-    rows["palindromic"] = [
-        is_palindromic(r, a) for r, a in zip(target_ref, target_alt, strict=True)
-    ]
+    target = pd.Series(target_ref + target_alt)
+    rows["palindromic"] = target.isin(PALINDROMES).to_numpy()
     return rows.drop(columns="site_rank")
+
+
+SNV_KEYS.update({a + b: pair_key(a, b) for a in "ACGT" for b in "ACGT" if a != b})

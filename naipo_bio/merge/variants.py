@@ -4,9 +4,11 @@ Each site's variant table is sorted by contig and position and stored in row
 groups of at most 65,536 rows. The merge walks the genome in windows (one
 contig, ``WINDOW_BP`` base pairs), reads only the row groups of every site that
 overlap the window, pools them, and appends the result to a temporary Parquet
-file. Memory therefore depends on the window, not on the number of variants.
-A second pass adds Benjamini-Hochberg q-values, which need every p-value (8
-bytes per variant), and writes the final table in genome order.
+file. Memory therefore depends on the window, not on the number of variants,
+except for the p-values themselves: Benjamini-Hochberg q-values and the
+genomic-control lambda need every one (8 bytes per variant, 80 MB for 10
+million). A second pass adds the q-values and writes the final table in genome
+order. The Manhattan plot uses a bounded sample (:class:`PlotSketch`).
 """
 
 from __future__ import annotations
@@ -40,18 +42,60 @@ class VariantSettings:
     reference: dict | None = None
 
 
+#: Variants below this p-value are all kept for the Manhattan plot.
+PLOT_HIT_P = 1e-3
+#: Size of the uniform sample of the other tested variants for the plot.
+PLOT_SAMPLE = 200_000
+
+
+class PlotSketch:
+    """A bounded sample of (contig, position, p) for the Manhattan plot.
+
+    Every variant with p below ``PLOT_HIT_P`` is kept; of the others, a
+    uniform sample of ``PLOT_SAMPLE`` (the smallest of a random key each), so
+    memory does not grow with the number of variants beyond the hits.
+    """
+
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+        self.codes: dict[str, int] = {}
+        self.hits: list[np.ndarray] = []
+        self.sample = np.empty((0, 4))  # key, contig code, pos, p
+
+    def add(self, contig: np.ndarray, pos: np.ndarray, p: np.ndarray) -> None:
+        codes = np.array([self.codes.setdefault(c, len(self.codes)) for c in contig])
+        rows = np.column_stack([codes, pos, p]).astype(np.float64)
+        hit = p < PLOT_HIT_P
+        if hit.any():
+            self.hits.append(rows[hit])
+        rest = rows[~hit]
+        keys = self.rng.random(len(rest))
+        self.sample = np.vstack([self.sample, np.column_stack([keys, rest])])
+        if len(self.sample) > 2 * PLOT_SAMPLE:
+            keep = np.argpartition(self.sample[:, 0], PLOT_SAMPLE)[:PLOT_SAMPLE]
+            self.sample = self.sample[keep]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        sample = self.sample
+        if len(sample) > PLOT_SAMPLE:
+            sample = sample[np.argpartition(sample[:, 0], PLOT_SAMPLE)[:PLOT_SAMPLE]]
+        rows = np.vstack([*self.hits, sample[:, 1:]]) if self.hits else sample[:, 1:]
+        names = np.array(sorted(self.codes, key=self.codes.get), dtype=object)
+        contig = names[rows[:, 0].astype(int)] if len(rows) else names[:0]
+        return contig, rows[:, 1].astype(np.int64), rows[:, 2]
+
+
 @dataclass
 class VariantMergeResult:
-    """What the report and plots need: positions and p-values of tested variants."""
+    """Counts, every tested p-value (for lambda and BH), and the plot sample."""
 
     n_variants: int = 0
     n_tested: int = 0
     n_low_mac: int = 0
     n_ambiguous_dropped: int = 0
     n_shared: int = 0
-    contig: list[np.ndarray] = field(default_factory=list)
-    pos: list[np.ndarray] = field(default_factory=list)
     p: list[np.ndarray] = field(default_factory=list)
+    sketch: PlotSketch = field(default_factory=PlotSketch)
 
 
 def contig_sort_key(contig: str) -> tuple[int, str]:
@@ -198,9 +242,12 @@ def pool_variants(
                 writer.write_table(arrow.cast(writer.schema))
                 p_values.append(pooled.p.to_numpy())
                 tested = pooled.p.notna().to_numpy()
-                result.contig.append(pooled.contig.to_numpy()[tested])
-                result.pos.append(pooled.pos.to_numpy()[tested])
                 result.p.append(pooled.p.to_numpy()[tested])
+                result.sketch.add(
+                    pooled.contig.to_numpy()[tested],
+                    pooled.pos.to_numpy()[tested],
+                    pooled.p.to_numpy()[tested],
+                )
                 result.n_tested += int(tested.sum())
                 result.n_low_mac += int((pooled.low_mac & tested).sum())
                 result.n_ambiguous_dropped += int(pooled.ambiguous_dropped.sum())
