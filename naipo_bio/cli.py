@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from naipo_bio import __version__
+from naipo_bio.contract import KINDS
 from naipo_bio.errors import NaipoError
 
 log = logging.getLogger("naipo_bio")
@@ -40,9 +41,15 @@ def _cmd_merge(args) -> None:
         "ambiguous_max_maf": args.ambiguous_max_maf,
         "reference_sites": args.reference_sites,
     }
+    expected = None
+    if args.config:
+        from naipo_bio.config import load_config
+
+        expected = load_config(args.config)["analysis"]
     summary = run_merge(
         args.bundles, args.out, top_hits=args.top_hits, fdr=args.fdr,
-        variant_settings=settings,
+        variant_settings=settings, registry=args.registry,
+        require_signatures=args.require_signatures, expected_analysis=expected,
     )  # fmt: skip
     log.info("merge written to %s (%s)", args.out, summary["test"])
 
@@ -76,6 +83,66 @@ def _cmd_demo_inputs(args) -> None:
     log.info(
         "demo inputs of site %d: %s", args.site, ", ".join(map(str, paths.values()))
     )
+
+
+def _cmd_universe(args) -> None:
+    from naipo_bio.errors import ConfigError
+    from naipo_bio.security.secure import universe_from_lists, write_universe
+
+    if args.demo:
+        from naipo_bio.demo import default_resources, demo_module
+
+        module = demo_module(args.demo)
+        if not hasattr(module, "universe"):
+            raise ConfigError(
+                f"The {args.demo} demo has germline variants only, which secure "
+                "aggregation does not cover."
+            )
+        frame = module.universe(Path(args.resources or default_resources(args.demo)))
+    else:
+        lists = {}
+        for item in args.lists:
+            kind, sep, path = item.partition("=")
+            if not sep or kind not in KINDS:
+                raise ConfigError(
+                    f"{item!r}: give each list as KIND=FILE with KIND one of "
+                    f"{', '.join(KINDS)}."
+                )
+            lists[kind] = path
+        if not lists:
+            raise ConfigError("Name at least one KIND=FILE id list, or --demo.")
+        frame = universe_from_lists(lists)
+    write_universe(frame, args.out)
+    log.info("universe of %d biomarkers written to %s", len(frame), args.out)
+
+
+def _cmd_inspect(args) -> None:
+    from naipo_bio.bundle.inspect import describe
+    from naipo_bio.io.atomic import write_text
+
+    text = describe(args.bundle)
+    if args.out:
+        write_text(args.out, text)
+        log.info("release listing written to %s", args.out)
+    else:
+        print(text, end="")
+
+
+def _cmd_keygen(args) -> None:
+    from naipo_bio.security.keys import generate_keys
+
+    generate_keys(args.site, args.out)
+    log.info(
+        "keys of %s written to %s; send %s/public.yaml to the consortium, keep the "
+        "*.pem files at the site", args.site, args.out, args.out,
+    )  # fmt: skip
+
+
+def _cmd_registry(args) -> None:
+    from naipo_bio.security.keys import merge_registries
+
+    merge_registries(args.public, args.out)
+    log.info("registry of %d site file(s) written to %s", len(args.public), args.out)
 
 
 def _cmd_check_config(args) -> None:
@@ -137,6 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument(
         "--reference-sites", help="VCF or TSV with the reference REF/ALT of variants"
     )
+    merge.add_argument(
+        "--registry", help="key registry: verify every bundle's signature"
+    )
+    merge.add_argument(
+        "--require-signatures", action="store_true", help="reject unsigned bundles"
+    )
+    merge.add_argument(
+        "--config",
+        help="the consortium's configuration: bundles of other analysis settings "
+        "are rejected",
+    )
     merge.set_defaults(func=_cmd_merge)
 
     site_km = commands.add_parser(
@@ -176,6 +254,41 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-sites", type=int, default=3)
     demo.add_argument("--out", required=True, help="output folder")
     demo.set_defaults(func=_cmd_demo_inputs)
+
+    universe = commands.add_parser(
+        "universe",
+        help="write the biomarker universe of secure aggregation from id lists",
+    )
+    universe.add_argument(
+        "lists", nargs="*", help="KIND=FILE: ids of one kind, one per line"
+    )
+    universe.add_argument(
+        "--demo", choices=["tcga-acc", "transbig"], help="the universe of a demo"
+    )
+    universe.add_argument("--resources", help="folder of the demo data set")
+    universe.add_argument("--out", required=True, help="TSV to write")
+    universe.set_defaults(func=_cmd_universe)
+
+    inspect = commands.add_parser(
+        "inspect", help="list in plain language what a bundle would release"
+    )
+    inspect.add_argument("bundle")
+    inspect.add_argument("--out", help="write the listing to this file for sign-off")
+    inspect.set_defaults(func=_cmd_inspect)
+
+    keygen = commands.add_parser(
+        "keygen", help="make a site's signing and secure-aggregation keys"
+    )
+    keygen.add_argument("--site", required=True, help="site id")
+    keygen.add_argument("--out", required=True, help="folder for the keys")
+    keygen.set_defaults(func=_cmd_keygen)
+
+    registry = commands.add_parser(
+        "registry", help="combine the sites' public.yaml files into the key registry"
+    )
+    registry.add_argument("public", nargs="+", help="public.yaml of each site")
+    registry.add_argument("--out", required=True, help="registry file to write")
+    registry.set_defaults(func=_cmd_registry)
 
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("config")

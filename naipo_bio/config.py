@@ -84,7 +84,30 @@ def _add_demo_sites(config: dict[str, Any]) -> None:
     if not config["sites"]:
         module = demo_module(demo["dataset"])
         config["sites"] = module.demo_sites(config["outdir"], demo["n_sites"])
+        _add_demo_keys(config)
         validate_config(config, "the demo configuration")
+
+
+def _add_demo_keys(config: dict[str, Any]) -> None:
+    """Point the demo's sites at the keys, registry and universe its rules make."""
+    keys = f"{config['outdir']}/demo/keys"
+    secure = config["analysis"]["secure"]
+    if secure["enabled"] and not secure["participants"]:
+        secure["participants"] = list(config["sites"])
+    if not (config["demo"]["sign"] or secure["enabled"]):
+        return
+    registry = f"{keys}/registry.yaml"
+    for site_id, site in config["sites"].items():
+        if config["demo"]["sign"]:
+            site["signing"] = {"private_key": f"{keys}/{site_id}/signing_key.pem"}
+        if secure["enabled"]:
+            site["secure"] = {
+                "universe": f"{config['outdir']}/demo/universe.tsv",
+                "registry": registry,
+                "agreement_key": f"{keys}/{site_id}/agreement_key.pem",
+            }
+    config["merge"]["registry"] = registry
+    config["merge"]["require_signatures"] = bool(config["demo"]["sign"])
 
 
 def _check_consistency(config: dict[str, Any], source: str) -> None:
@@ -107,6 +130,19 @@ def _check_consistency(config: dict[str, Any], source: str) -> None:
                 "Set time_unit (days, weeks, months or years), or map a time_unit "
                 "column under columns."
             )
+    secure = config["analysis"].get("secure", {})
+    if secure.get("enabled") and config["analysis"]["km"]["enabled"]:
+        raise ConfigError(
+            f"Invalid {source}: the Kaplan-Meier round needs per-site cut points and "
+            "counts, which secure aggregation does not release. Set analysis.km."
+            "enabled: false, or run the Kaplan-Meier round as a separate plain "
+            "analysis."
+        )
+    if secure.get("enabled") and len(secure.get("participants") or []) == 1:
+        raise ConfigError(
+            f"Invalid {source}: secure aggregation needs at least two participants; "
+            "with one the 'sum' is that site's own values."
+        )
     names = [c["name"] for c in config["analysis"].get("covariates", [])]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

@@ -172,6 +172,35 @@ LOGRANK_SCHEMA = pa.schema(
 CARRIER_KINDS = ("mutation",)
 
 
+#: Secure aggregation: per universe biomarker, masked fixed-point sums. The
+#: boolean says whether a field is a count (one exact word) or real (two words,
+#: ``<name>_hi`` and ``<name>_lo``; see naipo_bio.security.secure).
+SECURE_TABLE = "secure"
+SECURE_FIELDS = {
+    "present": True,
+    "n": True,
+    "n_events": True,
+    "n_carriers": True,
+    "n_carrier_events": True,
+    "u": False,
+    "v": False,
+    "sum_x": False,
+    "sum_x2": False,
+}
+SECURE_WORDS = [
+    word
+    for name, exact in SECURE_FIELDS.items()
+    for word in ([name] if exact else [f"{name}_hi", f"{name}_lo"])
+]
+SECURE_SCHEMA = pa.schema(
+    [
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("biomarker_id", pa.string(), nullable=False),
+        *(pa.field(name, pa.uint64(), nullable=False) for name in SECURE_WORDS),
+    ]
+)
+
+
 def table_schema(name: str) -> pa.Schema | None:
     """The schema a bundle table of this name must have (None: not checked)."""
     if name in KINDS:
@@ -182,4 +211,5 @@ def table_schema(name: str) -> pa.Schema | None:
         HISTOGRAM_TABLE: HISTOGRAM_SCHEMA,
         KM_TABLE: KM_SCHEMA,
         LOGRANK_TABLE: LOGRANK_SCHEMA,
+        SECURE_TABLE: SECURE_SCHEMA,
     }.get(name)

@@ -66,10 +66,12 @@ class DemoRun:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> DemoRun:
-    """The TCGA ACC demo run once per test session: 3 sites and the merge."""
+    """The TCGA ACC demo run once per test session: 3 sites (signed bundles)
+    and the merge, which verifies the signatures."""
     from naipo_bio.config import load_config, validate_config
     from naipo_bio.demo.tcga_acc import prepare_site
     from naipo_bio.merge.run import run_merge
+    from naipo_bio.security.keys import generate_keys, merge_registries
     from naipo_bio.site.run import run_site
 
     outdir = tmp_path_factory.mktemp("demo")
@@ -78,6 +80,11 @@ def demo_run(tmp_path_factory) -> DemoRun:
     config["outdir"] = str(outdir)
     config["sites"] = {}
     validate_config(config)
+    keys = outdir / "demo" / "keys"
+    for site in config["sites"]:
+        generate_keys(site, keys / site)
+    merge_registries([keys / s / "public.yaml" for s in config["sites"]],
+                     config["merge"]["registry"])  # fmt: skip
     bundles = []
     for number, site in enumerate(config["sites"], start=1):
         prepare_site(DEMO_RESOURCES, number, 3, outdir / "demo" / "inputs" / site)
@@ -87,5 +94,18 @@ def demo_run(tmp_path_factory) -> DemoRun:
             warnings.simplefilter("always")
             run_site(site, config, bundle, outdir / "sites" / site, threads=2)
         bundles.append(bundle)
-    summary = run_merge(bundles, outdir / "merge", top_hits=3)
+    summary = run_merge(
+        bundles, outdir / "merge", top_hits=3, registry=config["merge"]["registry"],
+        require_signatures=True, expected_analysis=config["analysis"],
+    )  # fmt: skip
     return DemoRun(config, outdir, bundles, outdir / "merge", summary)
+
+
+@pytest.fixture(scope="session")
+def plain_workflow(tmp_path_factory):
+    """The README's demo run through Snakemake once: (folder, config, result)."""
+    from snakemake_runs import demo_config, snakemake
+
+    tmp_path = tmp_path_factory.mktemp("workflow")
+    config = demo_config(tmp_path)
+    return tmp_path, config, snakemake(tmp_path, "--configfile", str(config))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pyarrow as pa
@@ -101,3 +102,24 @@ def test_rewrite_replaces_whole_bundle(tmp_path):
         "second.parquet",
     ]
     assert [p.name for p in tmp_path.iterdir()] == ["site.naipo"]
+
+
+def test_stale_temporaries_of_dead_process_removed(tmp_path):
+    import subprocess
+
+    from naipo_bio.io.atomic import HOST, write_text
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".out.txt.tmp-{HOST}-{dead.pid}-0000aaaa"
+    stale.mkdir()
+    (stale / "part").write_text("half")
+    live = tmp_path / f".out.txt.tmp-{HOST}-{os.getpid()}-0000bbbb"
+    live.write_text("in progress")
+    remote = tmp_path / ".out.txt.tmp-otherhost-1-0000cccc"
+    remote.write_text("other node")
+    write_text(tmp_path / "out.txt", "done\n")
+    assert not stale.exists()
+    assert live.exists()
+    assert remote.exists()
+    assert (tmp_path / "out.txt").read_text() == "done\n"

@@ -144,7 +144,26 @@ def three_site_merge(tmp_path_factory):
     config = germline_config(tmp, sites)
     bundles = run_sites(config, tmp)
     run_merge(bundles, tmp / "merge", variant_settings={"min_pooled_mac": 10})
-    return pd.read_csv(tmp / "merge" / "tables" / "associations.variant.tsv", sep="\t")
+    pooled = pd.read_csv(
+        tmp / "merge" / "tables" / "associations.variant.tsv", sep="\t"
+    )
+    pooled.attrs["bundles"] = bundles
+    pooled.attrs["inputs"] = tmp / "inputs"
+    return pooled
+
+
+def test_germline_bundles_hold_no_sample_id(three_site_merge):
+    import pysam
+
+    from test_demo import assert_no_identifier
+
+    inputs = three_site_merge.attrs["inputs"]
+    ids = set()
+    for folder in inputs.iterdir():
+        with pysam.VariantFile(str(folder / "germline.vcf.gz")) as vcf:
+            ids |= set(vcf.header.samples)
+        ids |= set(pd.read_csv(folder / "clinical.tsv", sep="\t", dtype=str)["sample"])
+    assert_no_identifier(three_site_merge.attrs["bundles"], ids)
 
 
 def test_three_sites_pooled_equal_r_stratified(three_site_merge):

@@ -2,43 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
-import sys
+import time
 
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import DEMO_RESOURCES, REPO
+from conftest import REPO
+from naipo_bio.bundle.read import read_bundle
 from naipo_bio.cli import main
-
-
-def demo_config(tmp_path, **changes):
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["outdir"] = "out"
-    config["demo"]["resources"] = str(DEMO_RESOURCES)
-    config.update(changes)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def snakemake(tmp_path, *args):
-    command = [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
-        "--cores", "2", "--directory", str(tmp_path), *args,
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+from snakemake_runs import (
+    assert_same_results,
+    demo_config,
+    snakemake,
+    snakemake_command,
+)
 
 
 @pytest.mark.slow
-def test_demo_workflow_runs_every_rule_with_a_log(tmp_path):
-    config = demo_config(tmp_path)
-    result = snakemake(tmp_path, "--configfile", str(config))
+def test_demo_workflow_runs_every_rule_with_a_log(plain_workflow):
+    tmp_path, config, result = plain_workflow
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "out"
     for site in ("site1", "site2", "site3"):
         assert (out / "bundles" / f"{site}.naipo" / "manifest.json").exists()
+        assert (out / "bundles" / f"{site}.naipo" / "signature.json").exists()
+        assert (out / "sites" / site / "release_listing.txt").stat().st_size > 0
+        assert (out / "sites" / site / "release_listing.km.txt").stat().st_size > 0
         assert (out / "logs" / "site" / f"{site}.log").stat().st_size > 0
         assert (out / "logs" / "demo_inputs" / f"{site}.log").exists()
     assert (out / "logs" / "merge.log").stat().st_size > 0
@@ -48,6 +40,30 @@ def test_demo_workflow_runs_every_rule_with_a_log(tmp_path):
     assert table.iloc[0].biomarker_id == "TP53"
     again = snakemake(tmp_path, "--configfile", str(config), "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_secure_demo_workflow_equals_plain(plain_workflow):
+    tmp_path, _, plain_result = plain_workflow
+    assert plain_result.returncode == 0, plain_result.stderr[-3000:]
+    config = demo_config(tmp_path, "secure.yaml", outdir="out-secure")
+    result = snakemake(tmp_path, "--configfile", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    secure = tmp_path / "out-secure"
+    for site in ("site1", "site2", "site3"):
+        listing = (secure / "sites" / site / "release_listing.txt").read_text()
+        assert "Mode: secure" in listing
+    for kind in ("mutation", "expression"):
+        name = f"associations.{kind}.tsv"
+        plain = pd.read_csv(tmp_path / "out" / "merge" / "tables" / name, sep="\t")
+        plain = plain.loc[plain.n_sites_tested > 0].set_index("biomarker_id")
+        masked = pd.read_csv(secure / "merge" / "tables" / name, sep="\t")
+        masked = masked.set_index("biomarker_id").loc[plain.index]
+        for column in ("u", "v", "z", "p", "q"):
+            assert masked[column].to_numpy() == pytest.approx(
+                plain[column].to_numpy(), rel=1e-9
+            )
+    assert "unavailable" in (secure / "merge" / "report.html").read_text()
 
 
 def test_workflow_lint_reports_only_missing_environments(tmp_path):
@@ -95,11 +111,7 @@ def test_cli_check_config(capsys):
 
 @pytest.mark.slow
 def test_germline_demo_workflow_scatters_chunks(tmp_path):
-    config = yaml.safe_load((REPO / "config" / "germline.yaml").read_text())
-    config["outdir"] = "out"
-    config["demo"]["resources"] = str(REPO / "resources" / "1kg-vcf-slices")
-    path = tmp_path / "germline.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = demo_config(tmp_path, "germline.yaml", REPO / "resources" / "1kg-vcf-slices")
     result = snakemake(tmp_path, "--configfile", str(path))
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "out"
@@ -114,3 +126,69 @@ def test_germline_demo_workflow_scatters_chunks(tmp_path):
     top = table.loc[table.p.idxmin()]
     assert (top.pos, top.ref, top.alt) == (10511391, "T", "A")  # the simulated effect
     assert (out / "merge" / "plots" / "manhattan.variant.png").exists()
+
+
+@pytest.mark.slow
+def test_transbig_demo_workflow_with_km_round(tmp_path):
+    path = demo_config(
+        tmp_path, "transbig.yaml", REPO / "resources" / "transbig-gse7390"
+    )
+    result = snakemake(tmp_path, "--configfile", str(path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    merge = tmp_path / "out" / "merge"
+    table = pd.read_csv(merge / "tables" / "associations.expression.tsv", sep="\t")
+    assert table.n_sites_tested.max() == 3
+    assert table.loc[table.p.notna()].shape[0] == 76
+    request = pd.read_csv(merge / "km_request.tsv", sep="\t")
+    assert "X202240_at" in set(request.biomarker_id)
+    logrank = pd.read_csv(merge / "km" / "tables" / "logrank.tsv", sep="\t")
+    assert (logrank.n_sites == 3).all()
+    assert logrank.p.notna().all()
+    report = (merge / "report.html").read_text()
+    assert "Kaplan-Meier" in report
+    assert "volcano" in report or "data:image/png" in report
+    assert len(list((merge / "km" / "plots").glob("km.expression.*.png"))) == len(
+        request
+    )
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_with_same_results(plain_workflow, tmp_path):
+    """Kill the whole Snakemake process group while a site bundle is being
+    written, as a node crash would; unlock, rerun, and compare with a clean run."""
+    config = demo_config(tmp_path)
+    log = (tmp_path / "first.log").open("w")
+    process = subprocess.Popen(
+        snakemake_command(tmp_path, "--configfile", str(config)),
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    site_log = tmp_path / "out" / "logs" / "site" / "site1.log"
+    try:
+        wait_for(lambda: site_log.exists() and site_log.stat().st_size > 0,
+                 600, "the site_bundle job of site1")  # fmt: skip
+        time.sleep(1.0)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+        log.close()
+    assert process.returncode == -signal.SIGKILL
+    bundles = tmp_path / "out" / "bundles"
+    for bundle in bundles.glob("*.naipo"):
+        read_bundle(bundle)  # every bundle present is complete and verifies
+    assert list((tmp_path / ".snakemake" / "locks").iterdir())  # left by the kill
+    unlocked = snakemake(tmp_path, "--configfile", str(config), "--unlock")
+    assert unlocked.returncode == 0, unlocked.stderr[-2000:]
+    rerun = snakemake(tmp_path, "--configfile", str(config))
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert not list((tmp_path / "out").rglob(".*.tmp-*"))
+    expected, _, plain_result = plain_workflow
+    assert plain_result.returncode == 0
+    assert_same_results(expected / "out", tmp_path / "out")

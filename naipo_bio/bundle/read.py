@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pandas as pd
 import pyarrow.parquet as pq
+import yaml
 
 from naipo_bio.bundle.write import sha256_file
 from naipo_bio.contract import (
@@ -25,10 +29,22 @@ from naipo_bio.errors import BundleError
 #: empty timestamp file into every folder output.
 TOLERATED_FILES = (".snakemake_timestamp",)
 
-REQUIRED_FIELDS = (
-    "format", "schema_version", "site_id", "analysis_id", "config_hash", "ties",
-    "time_unit", "genome_build", "counts", "disclosure", "tables", "software",
-)  # fmt: skip
+
+@lru_cache(maxsize=1)
+def _manifest_validator() -> jsonschema.Draft7Validator:
+    text = resources.files("naipo_bio.schemas").joinpath("manifest.schema.yaml")
+    return jsonschema.Draft7Validator(yaml.safe_load(text.read_text()))
+
+
+def _check_manifest_shape(manifest: dict, path: Path) -> None:
+    error = next(iter(_manifest_validator().iter_errors(manifest)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise BundleError(
+            f"{path}: the manifest is malformed at {where}: {error.message[:200]}. "
+            "The bundle was damaged or edited after the site wrote it; ask the "
+            "site to send it again."
+        )
 
 
 @dataclass
@@ -71,9 +87,7 @@ def read_bundle(path: str | Path) -> Bundle:
         raise BundleError(f"{manifest_path}: not valid JSON ({exc}).") from None
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{path}: the manifest is not a {BUNDLE_FORMAT!r} manifest.")
-    missing = [f for f in REQUIRED_FIELDS if f not in manifest]
-    if missing:
-        raise BundleError(f"{path}: the manifest lacks {missing}.")
+    _check_manifest_shape(manifest, path)
     version = str(manifest["schema_version"])
     if version not in READABLE_SCHEMA_VERSIONS:
         raise BundleError(

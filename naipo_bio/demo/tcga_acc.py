@@ -210,3 +210,22 @@ def prepare_site(
     with atomic_file(paths["sample_map"]) as tmp:
         sample_map.to_csv(tmp, sep="\t", index=False)
     return paths
+
+
+def universe(resources: Path) -> pd.DataFrame:
+    """Secure-aggregation universe: every gene of the MAF and of the RNA-seq table.
+
+    These are the consortium's public lists (all genes the assays can report),
+    not a summary of any site's patients.
+    """
+    resources = Path(resources)
+    maf = pd.read_csv(resources / MAF, sep="\t", usecols=["Hugo_Symbol"], dtype=str)
+    genes = sorted(set(maf.Hugo_Symbol.dropna()) - {"", "Unknown"})
+    rnaseq = pd.read_csv(resources / RNASEQ, sep="\t", usecols=[0], dtype=str)
+    expressed = [g for g in rnaseq.iloc[:, 0] if g and g != "gene_id"]
+    return pd.DataFrame(
+        {
+            "kind": ["mutation"] * len(genes) + ["expression"] * len(expressed),
+            "biomarker_id": genes + expressed,
+        }
+    ).drop_duplicates()

@@ -68,3 +68,10 @@ def prepare_site(
     with atomic_file(paths["expression"]) as tmp:
         expression.to_csv(tmp, sep="\t")
     return paths
+
+
+def universe(resources: Path) -> pd.DataFrame:
+    """Secure-aggregation universe: the 76 probe sets of the expression table."""
+    probes = [c for c in pd.read_csv(Path(resources) / DATA, nrows=0).columns
+              if c.startswith("X")]  # fmt: skip
+    return pd.DataFrame({"kind": "expression", "biomarker_id": probes})

@@ -3,21 +3,57 @@
 Content is written under a temporary name in the destination folder (so the
 final rename stays on one filesystem) and renamed into place only when complete.
 A crash or a killed job leaves at worst a hidden ``.*.tmp-*`` entry, which no
-later step reads.
+later step reads. The next write of the same output removes such leftovers when
+they come from this host and their process no longer exists.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+HOST = socket.gethostname().replace("-", "_")
+
 
 def _temporary_sibling(final: Path) -> Path:
-    return final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tag = f"{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return final.with_name(f".{final.name}.tmp-{tag}")
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(final: Path) -> list[Path]:
+    """Delete temporaries of ``final`` left by dead processes on this host.
+
+    Temporaries of other hosts (a shared cluster filesystem) are left alone,
+    because their process may still be running there.
+    """
+    removed = []
+    for path in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
+        host, _, rest = path.name.rpartition(".tmp-")[2].partition("-")
+        pid = rest.partition("-")[0]
+        if host != HOST or not pid.isdigit() or _process_exists(int(pid)):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 @contextmanager
@@ -25,6 +61,7 @@ def atomic_file(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path; rename it to ``final`` when the block succeeds."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(final)
     tmp = _temporary_sibling(final)
     try:
         yield tmp
@@ -45,6 +82,7 @@ def atomic_directory(final: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(final)
     tmp = _temporary_sibling(final)
     tmp.mkdir()
     try:

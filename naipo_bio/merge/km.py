@@ -29,6 +29,7 @@ from naipo_bio.contract import (
 from naipo_bio.errors import MergeError
 from naipo_bio.io.atomic import atomic_file, write_text
 from naipo_bio.merge.validate import check_compatible
+from naipo_bio.security.signing import verify_all
 from naipo_bio.site.km import read_request, request_digest
 from naipo_bio.stats.histogram import pooled_quantile
 from naipo_bio.stats.km import LogRank, logrank_test, median_survival, pooled_curve
@@ -104,7 +105,12 @@ def write_km_request(
 
 
 def run_merge_km(
-    km_paths: list[str | Path], merge_dir: str | Path, request_path: str | Path
+    km_paths: list[str | Path],
+    merge_dir: str | Path,
+    request_path: str | Path,
+    registry: str | Path | None = None,
+    require_signatures: bool = False,
+    expected_analysis: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Pool the sites' Kaplan-Meier answers into ``merge_dir/km`` (curves,
     tests, plots, summary.json) and rebuild the merge folder's report."""
@@ -115,6 +121,7 @@ def run_merge_km(
     km_dir = merge_dir / "km"
     bundles = [read_bundle(p) for p in km_paths]
     check_compatible(bundles)
+    verify_all(bundles, registry, require_signatures, expected_analysis)
     digest = request_digest(request_path)
     for bundle in bundles:
         if bundle.manifest.get("round") != "km":

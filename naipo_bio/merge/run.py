@@ -12,17 +12,23 @@ import numpy as np
 import pandas as pd
 
 from naipo_bio.bundle.read import read_bundle
-from naipo_bio.contract import CONTINUOUS_KINDS, STATUS_SUPPRESSED, VARIANT_TABLE
+from naipo_bio.contract import (
+    CONTINUOUS_KINDS,
+    STATUS_SUPPRESSED,
+    VARIANT_TABLE,
+)
 from naipo_bio.errors import MergeError
 from naipo_bio.io.atomic import atomic_file, write_text
 from naipo_bio.merge.genes import pool_gene_blocks
 from naipo_bio.merge.harmonize import read_reference_sites
 from naipo_bio.merge.km import write_km_request
 from naipo_bio.merge.pool import pool_kind, site_table
+from naipo_bio.merge.secure import UNAVAILABLE_NOTE, check_secure, pool_secure
 from naipo_bio.merge.validate import check_compatible
 from naipo_bio.merge.variants import VariantSettings, pool_variants
 from naipo_bio.report.html import build_report
 from naipo_bio.report.plots import forest_plot, manhattan_plot, qq_plot, volcano_plot
+from naipo_bio.security.signing import verify_all
 from naipo_bio.stats.meta import bh_qvalues, genomic_control_lambda
 
 log = logging.getLogger(__name__)
@@ -47,78 +53,6 @@ def _write_tsv(frame: pd.DataFrame, path: Path) -> Path:
 
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80]
-
-
-def _merge_variants(bundles, out_dir, summary, figures, tables, settings, fdr) -> None:
-    reference = None
-    if settings.get("reference_sites"):
-        reference = read_reference_sites(settings["reference_sites"])
-    result = pool_variants(
-        bundles,
-        out_dir,
-        VariantSettings(
-            min_pooled_mac=settings.get("min_pooled_mac", 10.0),
-            ambiguous_max_maf=settings.get("ambiguous_max_maf", 0.4),
-            reference=reference,
-        ),
-    )
-    if result is None:
-        return
-    contig = (
-        np.concatenate(result.contig) if result.contig else np.array([], dtype=object)
-    )
-    pos = np.concatenate(result.pos) if result.pos else np.array([], dtype=np.int64)
-    p = np.concatenate(result.p) if result.p else np.array([])
-    plots = out_dir / "plots"
-    figures["variant"] = {
-        "qq": [
-            qq_plot(p, "variants: pooled score tests", plots / "qq.variant.png"),
-            manhattan_plot(
-                contig,
-                pos,
-                p,
-                "variants: pooled score tests",
-                plots / "manhattan.variant.png",
-            ),
-        ],
-        "forest": [],
-    }
-    summary["kinds"]["variant"] = {
-        "biomarkers": result.n_variants,
-        "tested": result.n_tested,
-        "significant": int((bh_qvalues(p) < fdr).sum()) if p.size else 0,
-        "lambda_gc": genomic_control_lambda(p),
-        "suppressed_site_rows": sum(
-            sum(
-                b.manifest["disclosure"]["summary"]
-                .get(VARIANT_TABLE, {})
-                .get("suppressed", {})
-                .values()
-            )
-            for b in bundles
-        ),
-        "low_mac_flagged": result.n_low_mac,
-        "ambiguous_dropped": result.n_ambiguous_dropped,
-    }
-    tables["variant"] = pd.read_csv(
-        out_dir / "tables" / "top_variants.tsv", sep="\t", nrows=50
-    )
-    genes = pool_gene_blocks(bundles, settings.get("rare_maf", 0.01), reference)
-    if genes is not None:
-        _write_tsv(genes, out_dir / "tables" / "gene_tests.tsv")
-        summary["kinds"]["gene"] = {
-            "biomarkers": int(len(genes)),
-            "tested": int(genes.skato_p.notna().sum()),
-            "significant": int((genes.skato_q < fdr).sum()),
-            "lambda_gc": genomic_control_lambda(genes.skato_p.to_numpy()),
-            "suppressed_site_rows": sum(
-                b.manifest["disclosure"]["summary"]
-                .get(VARIANT_TABLE, {})
-                .get("gene_blocks_withheld", 0)
-                for b in bundles
-            ),
-        }
-        tables["gene"] = genes
 
 
 def methods_text(ties: str) -> str:
@@ -146,6 +80,9 @@ def run_merge(
     fdr: float = 0.05,
     variant_settings: dict[str, Any] | None = None,
     report: bool = True,
+    registry: str | Path | None = None,
+    require_signatures: bool = False,
+    expected_analysis: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Merge the bundles and write every output under ``out_dir``.
 
@@ -156,6 +93,7 @@ def run_merge(
     out_dir = Path(out_dir)
     bundles = [read_bundle(p) for p in bundle_paths]
     check_compatible(bundles)
+    verify_all(bundles, registry, require_signatures, expected_analysis)
     for bundle in bundles:
         if bundle.manifest.get("round") == "km":
             raise MergeError(
@@ -191,12 +129,34 @@ def run_merge(
     }
     tables: dict[str, pd.DataFrame] = {}
     plots = out_dir / "plots"
+    secure = any(b.manifest.get("mode") == "secure" for b in bundles)
+    secure_tables = {}
+    if secure:
+        check_secure(bundles)
+        secure_tables = pool_secure(bundles)
+        kinds = sorted(secure_tables)
+        summary["mode"] = "secure aggregation"
+        summary["notes"].append(UNAVAILABLE_NOTE)
     for kind in kinds:
-        sites = site_table(bundles, kind)
-        pooled = pool_kind(sites, len(bundles))
+        if secure:
+            pooled = secure_tables[kind]
+            sites = None
+            suppressed = sum(
+                sum(
+                    b.manifest["disclosure"]["summary"]
+                    .get(kind, {})
+                    .get("suppressed", {})
+                    .values()
+                )
+                for b in bundles
+            )
+        else:
+            sites = site_table(bundles, kind)
+            pooled = pool_kind(sites, len(bundles))
+            _write_tsv(sites, out_dir / "tables" / f"site_estimates.{kind}.tsv")
+            suppressed = int((sites.status == STATUS_SUPPRESSED).sum())
         tables[kind] = pooled
         _write_tsv(pooled, out_dir / "tables" / f"associations.{kind}.tsv")
-        _write_tsv(sites, out_dir / "tables" / f"site_estimates.{kind}.tsv")
         tested = pooled.loc[pooled.n_sites_tested > 0]
         significant = int((tested.q < fdr).sum())
         summary["kinds"][kind] = {
@@ -204,7 +164,7 @@ def run_merge(
             "tested": int(len(tested)),
             "significant": significant,
             "lambda_gc": genomic_control_lambda(tested.p.to_numpy()),
-            "suppressed_site_rows": int((sites.status == STATUS_SUPPRESSED).sum()),
+            "suppressed_site_rows": suppressed,
             "scale": KIND_SCALES.get(kind),
         }
         figures: dict[str, list[str]] = {"qq": [], "volcano": [], "forest": []}
@@ -217,7 +177,9 @@ def run_merge(
                 _relative(volcano_plot(tested, f"{kind}: effect and significance",
                                        plots / f"volcano.{kind}.png", fdr), out_dir)
             )  # fmt: skip
-        for _, row in tested.head(top_hits).iterrows():
+        for _, row in (
+            tested.head(top_hits) if sites is not None else tested.iloc[:0]
+        ).iterrows():
             rows = sites.loc[sites.biomarker_id == row.biomarker_id]
             label = row.gene or row.biomarker_id
             figure = forest_plot(
@@ -235,7 +197,7 @@ def run_merge(
         )
     _merge_variants(bundles, out_dir, summary, tables, variant_settings or {}, fdr)
     km = first["analysis"].get("km", {})
-    if km.get("enabled"):
+    if km.get("enabled") and not secure:
         request = write_km_request(bundles, tables, km, out_dir / "km_request.tsv")
         summary["notes"].append(
             f"Kaplan-Meier round: {len(request)} biomarkers requested from the sites "
@@ -268,15 +230,18 @@ def _merge_variants(bundles, out_dir, summary, tables, settings, fdr) -> None:
     )
     if result is None:
         return
-    contig = (
-        np.concatenate(result.contig) if result.contig else np.array([], dtype=object)
-    )
-    pos = np.concatenate(result.pos) if result.pos else np.array([], dtype=np.int64)
     p = np.concatenate(result.p) if result.p else np.array([])
+    contig, pos, sample_p = result.sketch.arrays()
     plots = out_dir / "plots"
     qq = qq_plot(p, "variants: pooled score tests", plots / "qq.variant.png")
     manhattan = manhattan_plot(
-        contig, pos, p, "variants: pooled score tests", plots / "manhattan.variant.png"
+        contig,
+        pos,
+        sample_p,
+        "variants: pooled score tests",
+        plots / "manhattan.variant.png",
+        lambda_gc=genomic_control_lambda(p),
+        n_tests=p.size,
     )
     summary["figures"]["variant"] = {
         "qq": [_relative(qq, out_dir)], "manhattan": [_relative(manhattan, out_dir)],

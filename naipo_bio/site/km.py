@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from naipo_bio.bundle.write import write_bundle
 from naipo_bio.config import analysis_hash
 from naipo_bio.contract import (
     CARRIER_KINDS,
@@ -28,9 +27,9 @@ from naipo_bio.contract import (
     LOGRANK_TABLE,
     TIME_UNIT,
 )
-from naipo_bio.errors import InputError
+from naipo_bio.errors import ConfigError, InputError
 from naipo_bio.site.prepare import prepare_site
-from naipo_bio.site.run import modality_values
+from naipo_bio.site.run import finish_bundle, modality_values
 from naipo_bio.stats.km import km_counts, logrank_parts, truncate_at_risk
 
 log = logging.getLogger(__name__)
@@ -72,6 +71,13 @@ def km_tables(prepared, config: dict[str, Any], request: pd.DataFrame):
     analysis = config["analysis"]
     policy = analysis["disclosure"]
     width = analysis["km"]["width_days"]
+    if width < policy["km_min_width_days"]:
+        raise ConfigError(
+            f"The Kaplan-Meier request asks for a {width}-day time grid, finer than "
+            f"this site's disclosure policy allows (km_min_width_days = "
+            f"{policy['km_min_width_days']}). Ask the coordinator to rerun the round "
+            "with analysis.km.width_days of at least that."
+        )
     clinical = prepared.analysed
     km_rows, logrank_rows = [], []
     withheld: dict[str, int] = {}
@@ -184,4 +190,4 @@ def run_site_km(
             },
         },  # fmt: skip
     }
-    return write_bundle(out_path, manifest, tables)
+    return finish_bundle(out_path, manifest, tables, config["sites"][site_id])

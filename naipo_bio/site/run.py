@@ -24,8 +24,10 @@ from naipo_bio.contract import (
 )
 from naipo_bio.genotypes.genes import BedGenes
 from naipo_bio.genotypes.reader import Region
+from naipo_bio.security.signing import sign_bundle
 from naipo_bio.site import disclosure
 from naipo_bio.site.prepare import PreparedSite, prepare_site
+from naipo_bio.site.secure import check_secure_setup, secure_tables
 from naipo_bio.site.sexcheck import check_sex
 from naipo_bio.site.statistics import BiomarkerData, biomarker_table
 from naipo_bio.site.variants import (
@@ -130,6 +132,8 @@ def run_site(
     set_threads(threads if threads is not None else config.get("threads"))
     analysis = config["analysis"]
     policy = analysis["disclosure"]
+    if analysis["secure"]["enabled"]:
+        check_secure_setup(site_id, config)
     prepared = prepare_site(site_id, config, report_dir)
     checks = {}
     sex = check_sex(prepared, config)
@@ -139,6 +143,7 @@ def run_site(
     summaries = {}
     histograms = []
     inputs = {}
+    released: dict = {}
     for kind, modality in prepared.modalities.items():
         if modality.notes:
             inputs[kind] = modality.notes
@@ -150,10 +155,11 @@ def run_site(
             prepared.design, prepared.null, data, fits=analysis["fits"]
         )
         table, summaries[kind] = disclosure.apply_policy(table, kind, policy)
+        released[kind] = table
         tables[kind] = association_arrow(table)
         if kind in CONTINUOUS_KINDS:
-            released = (table.status == STATUS_OK).to_numpy()
-            histograms.append(histogram_rows(kind, data, released, policy["min_cell"]))
+            ok = (table.status == STATUS_OK).to_numpy()
+            histograms.append(histogram_rows(kind, data, ok, policy["min_cell"]))
         log.info(
             "%s: %d biomarkers, %d released, suppressed %s",
             kind, summaries[kind]["biomarkers"], summaries[kind]["released"],
@@ -205,4 +211,17 @@ def run_site(
         "checks": checks,
         "inputs": inputs,
     }
-    return write_bundle(out_path, manifest, tables)
+    if analysis["secure"]["enabled"]:
+        tables, manifest["secure"] = secure_tables(
+            site_id, config, released, report_dir
+        )
+        manifest["mode"] = "secure"
+    return finish_bundle(out_path, manifest, tables, config["sites"][site_id])
+
+
+def finish_bundle(out_path, manifest: dict, tables: dict, site: dict) -> Path:
+    """Write the bundle and, when the site has a signing key, sign it."""
+    path = write_bundle(out_path, manifest, tables)
+    if site.get("signing"):
+        sign_bundle(path, site["signing"]["private_key"], manifest["site_id"])
+    return path

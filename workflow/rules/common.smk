@@ -26,7 +26,7 @@ def merge_enabled():
 
 
 def final_outputs():
-    outputs = [bundle_path(site) for site in SITES]
+    outputs = [bundle_path(site) for site in SITES] + release_listings()
     if merge_enabled():
         outputs.append(f"{OUT}/merge/report.html")
     return outputs
@@ -45,7 +45,37 @@ def site_inputs(wildcards):
     if site.get("expression"):
         files["expression"] = site["expression"]["path"]
     files.update(germline_inputs(wildcards))
+    files.update(key_inputs(wildcards))
     return files
+
+
+def key_inputs(wildcards):
+    """The signing key and secure-aggregation files a site names, if any."""
+    site = config["sites"][wildcards.site]
+    files = {}
+    if site.get("signing"):
+        files["signing_key"] = site["signing"]["private_key"]
+    for key, path in (site.get("secure") or {}).items():
+        files[f"secure_{key}"] = path
+    return files
+
+
+def registry_input(wildcards):
+    """The key registry the merge verifies signatures against, if any."""
+    registry = config["merge"]["registry"]
+    return {"registry": registry} if registry else {}
+
+
+def km_round():
+    return config["analysis"]["km"]["enabled"] and merge_enabled()
+
+
+def release_listings():
+    """One plain-language listing per bundle a site releases."""
+    listings = [f"{OUT}/sites/{site}/release_listing.txt" for site in SITES]
+    if km_round():
+        listings += [f"{OUT}/sites/{site}/release_listing.km.txt" for site in SITES]
+    return listings
 
 
 def germline_inputs(wildcards):

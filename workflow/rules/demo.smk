@@ -84,3 +84,59 @@ if DEMO["enabled"] and DEMO["dataset"] == "transbig":
             runtime=10,
         shell:
             DEMO_SHELL
+
+
+# Demo keys: each pseudo-site makes its own key pairs; the registry of their
+# public halves is what a consortium would distribute.
+DEMO_KEYS = f"{OUT}/demo/keys"
+
+if DEMO["enabled"]:
+
+    rule demo_keys:
+        output:
+            signing=f"{DEMO_KEYS}/{{site}}/signing_key.pem",
+            agreement=f"{DEMO_KEYS}/{{site}}/agreement_key.pem",
+            public=f"{DEMO_KEYS}/{{site}}/public.yaml",
+        params:
+            out_dir=lambda wildcards, output: os.path.dirname(output.public),
+        log:
+            f"{LOGS}/demo_keys/{{site}}.log",
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=5,
+        localrule: True
+        shell:
+            "naipo-bio keygen --site {wildcards.site} --out {params.out_dir} > {log} 2>&1"
+
+    rule demo_registry:
+        input:
+            [f"{DEMO_KEYS}/{site}/public.yaml" for site in SITES],
+        output:
+            f"{DEMO_KEYS}/registry.yaml",
+        log:
+            f"{LOGS}/demo_registry.log",
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=5,
+        localrule: True
+        shell:
+            "naipo-bio registry {input} --out {output} > {log} 2>&1"
+
+    rule demo_universe:
+        output:
+            f"{OUT}/demo/universe.tsv",
+        params:
+            dataset=DEMO["dataset"],
+            resources=DEMO["resources"],
+        log:
+            f"{LOGS}/demo_universe.log",
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        localrule: True
+        shell:
+            "naipo-bio universe --demo {params.dataset} --resources {params.resources}"
+            " --out {output} > {log} 2>&1"

@@ -21,6 +21,7 @@ rule site_km:
 
 rule merge_km:
     input:
+        unpack(registry_input),
         bundles=[f"{OUT}/bundles/{site}.km.naipo" for site in SITES],
         request=f"{OUT}/merge/km_request.tsv",
         summary=f"{OUT}/merge/summary.json",
@@ -33,6 +34,8 @@ rule merge_km:
         report=report(f"{OUT}/merge/report.html", category="Report"),
     params:
         merge_dir=lambda wildcards, input: os.path.dirname(input.summary),
+        require_signatures=config["merge"]["require_signatures"],
+        analysis=config["analysis"],
     log:
         f"{LOGS}/merge_km.log",
     threads: 1

@@ -24,6 +24,7 @@ else:
 
 rule merge:
     input:
+        unpack(registry_input),
         bundles=merge_bundles(),
     output:
         **MERGE_OUTPUTS,
@@ -36,6 +37,8 @@ rule merge:
             for key in ("min_pooled_mac", "rare_maf", "ambiguous_max_maf", "reference_sites")
         },
         report=not KM_ENABLED,
+        require_signatures=config["merge"]["require_signatures"],
+        analysis=config["analysis"],
     log:
         f"{LOGS}/merge.log",
     threads: 1

@@ -11,4 +11,7 @@ with rule_logging(snakemake.log[0]):
         fdr=snakemake.params.fdr,
         variant_settings=snakemake.params.variants,
         report=snakemake.params.report,
+        registry=snakemake.input.get("registry"),
+        require_signatures=snakemake.params.require_signatures,
+        expected_analysis=snakemake.params.analysis,
     )

@@ -5,5 +5,10 @@ from naipo_bio.workflow_support import rule_logging
 
 with rule_logging(snakemake.log[0]):
     run_merge_km(
-        snakemake.input.bundles, snakemake.params.merge_dir, snakemake.input.request
+        snakemake.input.bundles,
+        snakemake.params.merge_dir,
+        snakemake.input.request,
+        registry=snakemake.input.get("registry"),
+        require_signatures=snakemake.params.require_signatures,
+        expected_analysis=snakemake.params.analysis,
     )

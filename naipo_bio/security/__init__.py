@@ -1,0 +1,1 @@
+"""Keys, signatures and secure aggregation of summary bundles."""
