@@ -24,6 +24,12 @@ def demo_config(tmp_path, name="config.yaml", resources=DEMO_RESOURCES, **change
 
 
 def snakemake_command(tmp_path, *args) -> list[str]:
+    """The command a user types in a clone; like a clone, the working folder
+    holds the default demo configuration in config/config.yaml."""
+    default = Path(tmp_path) / "config" / "config.yaml"
+    if not default.exists():
+        default.parent.mkdir(parents=True, exist_ok=True)
+        default.write_text((REPO / "config" / "config.yaml").read_text())
     return [
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
         "--cores", "2", "--directory", str(tmp_path), *args,

@@ -9,6 +9,7 @@ import time
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import REPO
 from naipo_bio.bundle.read import read_bundle
@@ -75,6 +76,32 @@ def test_workflow_lint_reports_only_missing_environments(tmp_path):
     assert all(line.startswith("* Specify a conda environment") for line in lints), (
         lints
     )
+
+
+def test_configfile_replaces_the_default_demo_config(tmp_path):
+    """A --configfile is the whole configuration: none of the default demo's
+    settings (its Kaplan-Meier groups, its build) may leak into another run."""
+    config = demo_config(
+        tmp_path, "germline.yaml", REPO / "resources" / "1kg-vcf-slices"
+    )
+    result = snakemake(tmp_path, "--configfile", str(config), "-n")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "is extended by" not in output
+    jobs = {line.split()[0] for line in output.splitlines() if line.startswith("rule ")}
+    assert "rule site_bundle:" in output
+    assert not any(name.startswith("km") or name == "merge_km" for name in jobs), jobs
+    coordinator = {
+        "outdir": "out",
+        "analysis": {"id": "x", "ties": "breslow"},
+        "merge": {"enabled": True, "bundles": ["in/a.naipo", "in/b.naipo"]},
+    }
+    path = tmp_path / "coordinator.yaml"
+    path.write_text(yaml.safe_dump(coordinator))
+    result = snakemake(tmp_path, "--configfile", str(path), "-n")
+    output = result.stdout + result.stderr
+    assert "in/a.naipo" in output  # the merge waits for the received bundles
+    assert "demo_inputs" not in output and "site_bundle" not in output
 
 
 def test_invalid_config_stops_before_any_job(tmp_path):
