@@ -123,6 +123,23 @@ def test_non_numeric_covariate_named(tmp_path):
         )
 
 
+def test_absent_reference_level_named_with_levels_present(tmp_path):
+    path = tmp_path / "clinical.tsv"
+    path.write_text(
+        "patient_id\ttime\tevent\tstage\nA\t1\t1\tstage i\nB\t2\t0\tstage ii\n"
+    )
+    settings = {"path": str(path), "columns": {}, "time_unit": "days", "event_values": {}}
+    stage = {"name": "stage", "type": "categorical", "reference": "I"}
+    with pytest.raises(InputError) as info:
+        read_clinical(settings, {"covariates": [stage], "stratify_by": []})
+    message = str(info.value)
+    assert "'I'" in message and "'stage i', 'stage ii'" in message
+    assert "clinical.tsv" in message
+    stage["reference"] = "stage ii"
+    clinical = read_clinical(settings, {"covariates": [stage], "stratify_by": []})
+    assert "stage[stage i]" in str(clinical)
+
+
 def test_config_errors_name_the_key():
     config = {"analysis": {"id": "x", "ties": "exact"}}
     with pytest.raises(ConfigError, match="analysis/ties"):

@@ -217,7 +217,7 @@ def test_bundle_signed_by_another_site_is_rejected(demo_run, tmp_path):
     bundle = copy_bundle(demo_run.bundles[0], tmp_path)
     other_key = Path(demo_run.config["sites"]["site2"]["signing"]["private_key"])
     sign_bundle(bundle, other_key, "site1")
-    with pytest.raises(BundleError, match="site 'site1'.s registered key"):
+    with pytest.raises(BundleError, match="key registered for site 'site1'"):
         verify_all([read_bundle(bundle)], registry_of(demo_run.config), True)
 
 

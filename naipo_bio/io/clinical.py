@@ -309,6 +309,14 @@ def _covariate_design(
             reference = cov.get("reference")
             if reference is None:
                 reference = observed[0] if observed else None
+            elif observed and reference not in observed:
+                raise InputError(
+                    f"{path}: covariate {name!r} (column {roles[name]!r}) declares "
+                    f"the reference level {reference!r}, which no patient has; the "
+                    f"levels present are {_list(pd.Series(observed))}. Set "
+                    "analysis.covariates reference to one of them (the same at "
+                    "every site), or recode the column."
+                )
             for level in observed:
                 if level == reference:
                     continue

@@ -73,8 +73,8 @@ def verify_bundle(
         registry[site]["signing"].verify(raw, manifest)
     except InvalidSignature:
         raise BundleError(
-            f"{bundle.path}: the signature does not verify with site {site!r}'s "
-            "registered key: the manifest was changed after signing, or the bundle "
+            f"{bundle.path}: the signature does not verify with the key registered "
+            f"for site {site!r}: the manifest was changed after signing, or the bundle "
             "was signed by another key. Do not merge it; ask the site to send it "
             "again."
         ) from None
