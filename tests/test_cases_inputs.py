@@ -128,7 +128,12 @@ def test_absent_reference_level_named_with_levels_present(tmp_path):
     path.write_text(
         "patient_id\ttime\tevent\tstage\nA\t1\t1\tstage i\nB\t2\t0\tstage ii\n"
     )
-    settings = {"path": str(path), "columns": {}, "time_unit": "days", "event_values": {}}
+    settings = {
+        "path": str(path),
+        "columns": {},
+        "time_unit": "days",
+        "event_values": {},
+    }
     stage = {"name": "stage", "type": "categorical", "reference": "I"}
     with pytest.raises(InputError) as info:
         read_clinical(settings, {"covariates": [stage], "stratify_by": []})

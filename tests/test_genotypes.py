@@ -498,3 +498,22 @@ def test_sex_check_flags_mismatch(tmp_path):
         "mismatched": 1,
         "unknown_sex": 0,
     }
+
+
+def test_presplit_haploid_records_read_dot_as_another_alt(tmp_path):
+    """A haploid multi-allelic call split into biallelic records (the other
+    ALT written as "."): the "." is a zero dosage unless no record has a call."""
+    path = tmp_path / "split_x.vcf"
+    path.write_text(
+        vcf_text(
+            ["a", "b", "c", "d"],
+            [
+                ["X", "100", ".", "A", "G", ".", "PASS", ".", "GT", "1", ".", "0", "."],
+                ["X", "100", ".", "A", "T", ".", "PASS", ".", "GT", ".", "1", "0", "."],
+            ],
+        )
+    )
+    tests = decode(path)
+    assert dosage_list(tests[0][3]) == [1, 0, 0, None]
+    assert dosage_list(tests[1][3]) == [0, 1, 0, None]
+    assert tests[0][4][_dosage.COUNT_HAPLOID] == 3

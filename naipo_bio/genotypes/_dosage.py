@@ -53,7 +53,7 @@ def _general_call(a1, a2, k, other, half_policy, haploid_alt):
     Returns (dosage or NaN, AN, AC, half call, hom-ref, het, hom-alt, haploid).
     """
     if a2 == ABSENT:
-        if a1 >= 0:
+        if a1 >= 0 or (other and a1 == MISSING):
             hit = 1.0 if a1 == k else 0.0
             return haploid_alt * hit, 1.0, hit, 0.0, 0.0, 0.0, 0.0, 1.0
         return np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0

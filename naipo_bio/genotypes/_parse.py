@@ -222,12 +222,14 @@ def parse_block(
             alleles[r, o, 1] = MISSING
             # Walk the ':'-separated subfields of this sample.
             key = 0
+            gt_seen = False
             sub = pos
             while sub <= field_end:
                 sub_end = sub
                 while sub_end < field_end and buf[sub_end] != COLON:
                     sub_end += 1
                 if key == gt_index[r]:
+                    gt_seen = True
                     count = 0
                     i = sub
                     while i < sub_end:
@@ -276,6 +278,10 @@ def parse_block(
                         status[r] = PARSE_BAD_NUMBER
                 key += 1
                 sub = sub_end + 1
+            if gt_index[r] >= 0 and not gt_seen:
+                # A GT dropped from the end of the sample's fields (or a sample
+                # written as a bare ".") is one missing allele, as htslib reads it.
+                alleles[r, o, 1] = ABSENT
             s += 1
             pos = field_end + 1
         if s != n_samples or pos <= end_line:

@@ -1,9 +1,10 @@
 """Reading genotypes of a VCF/BCF region in blocks of records.
 
 pysam opens the file, checks the header and index, and fetches the region.
-Bgzipped VCF lines come straight from the tabix index; BCF records are turned
-into VCF text by htslib. The sample columns of a block of records are then
-decoded in bulk by the numba kernels, so no Python loop runs over samples.
+Bgzipped VCF text is inflated from the record the tabix index points to; BCF
+records are decoded from their binary encoding (``bcf``). The sample columns
+of a block of records are decoded in bulk by the numba kernels, so no Python
+loop runs over samples.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import pysam
 
 from naipo_bio.errors import InputError
 from naipo_bio.genotypes import _dosage, _parse
+from naipo_bio.genotypes.bcf import BcfRegion, header_keys
+from naipo_bio.io.bgzf import BgzfReader
 from naipo_bio.io.genome import canonical_contig, check_build
 from naipo_bio.io.somatic import annotation_format
 from naipo_bio.io.vcf import header_contigs, open_variant_file
@@ -147,6 +150,12 @@ class GenotypeFile:
                 handle, self.path, self.annotation_key
             )
         self.index_contigs = self._index_contigs(handle)
+        if self.is_bcf:
+            self._bcf = BcfRegion(
+                self.path,
+                header_keys(handle.header, self.annotation_key),
+                self.annotation_key,
+            )
         handle.close()
 
     def _annotation_key(self, handle) -> str | None:
@@ -198,44 +207,6 @@ class GenotypeFile:
                 )
         return regions
 
-    def _lines(self, region: Region) -> Iterator[str]:
-        """VCF text lines of the records starting in the region, in file order."""
-        if self.is_bcf:
-            handle = pysam.VariantFile(str(self.path))
-            try:
-                for record in handle.fetch(region.contig, region.start - 1, region.end):
-                    if region.start <= record.pos <= region.end:
-                        yield str(record)
-            finally:
-                handle.close()
-        elif self.compressed:
-            index = None
-            for suffix in (".tbi", ".csi"):
-                if Path(str(self.path) + suffix).exists():
-                    index = str(self.path) + suffix
-                    break
-            handle = pysam.TabixFile(str(self.path), index=index)
-            try:
-                if region.contig not in handle.contigs:
-                    return
-                for line in handle.fetch(region.contig, region.start - 1, region.end):
-                    pos = int(line.split("\t", 2)[1])
-                    if region.start <= pos <= region.end:
-                        yield line
-            finally:
-                handle.close()
-        else:
-            with open(self.path) as handle:
-                for line in handle:
-                    if line.startswith("#"):
-                        continue
-                    contig, pos_text, _ = line.split("\t", 2)
-                    if (
-                        contig == region.contig
-                        and region.start <= int(pos_text) <= region.end
-                    ):
-                        yield line
-
     def blocks(
         self,
         region: Region,
@@ -268,33 +239,26 @@ class GenotypeFile:
         if not self.is_bcf:
             yield from self._stream_blocks(region, stats, target)
             return
-        pending: list[list[str]] = []
-        last_pos = -1
-        for line in self._lines(region):
-            fields = line.rstrip("\n").split("\t", 9)
-            if len(fields) < 8 or (self.samples and len(fields) < 10):
-                where = ":".join(fields[:2])
-                raise InputError(
-                    f"{self.path}: record {where} has {len(fields)} columns; the "
-                    f"header names {len(self.samples)} samples."
-                )
-            pos = int(fields[1])
-            if pos < last_pos:
-                raise InputError(
-                    f"{self.path}: records are not sorted by position "
-                    f"({fields[0]}:{pos} follows position {last_pos}). Sort with "
-                    "'bcftools sort' and index the result."
-                )
-            # A block ends only where the position changes, so records split
-            # from one multi-allelic record always stay in one block.
-            if len(pending) >= BLOCK_RECORDS and pos != last_pos:
-                yield self._parse(pending, target)
-                pending = []
-            last_pos = pos
-            stats.records += 1
-            pending.append(fields)
-        if pending:
-            yield self._parse(pending, target)
+        # A block ends only where the position changes, so records split from
+        # one multi-allelic record always stay in one block.
+        for block in self._bcf.blocks(
+            region.contig, region.start, region.end, target, BLOCK_RECORDS
+        ):
+            stats.records += len(block.records)
+            self._raise_parse_problem(block.records, block.status)
+            source = np.array(
+                [
+                    self._source(*(0 if p else -1 for p in present), record)
+                    for present, record in zip(
+                        block.present.tolist(), block.records, strict=True
+                    )
+                ],
+                dtype=np.int64,
+            )
+            placeholder = self._split_placeholders(block.records, block.alleles)
+            yield RawBlock(
+                block.records, block.alleles, block.ds, block.gp, source, placeholder
+            )
 
     def _stream_blocks(
         self, region: Region, stats: ReadStats, target: np.ndarray
@@ -416,9 +380,7 @@ class GenotypeFile:
                 return "", None
         finally:
             tabix.close()
-        handle = pysam.libcbgzf.BGZFile(str(self.path), "rb")
-        handle.seek(offset)
-        return line + "\n", handle
+        return line + "\n", BgzfReader(self.path, offset)
 
     def _parse(
         self,
@@ -472,16 +434,19 @@ class GenotypeFile:
             buffer, starts, ends, gt_index, ds_index, gp_index, n_alt, n_samples,
             target, alleles, ds, gp, status,
         )  # fmt: skip
+        self._raise_parse_problem(records, status)
+        placeholder = self._split_placeholders(records, alleles)
+        return RawBlock(records, alleles, ds, gp, source, placeholder)
+
+    def _raise_parse_problem(self, records: list[list[str]], status: np.ndarray):
         bad = np.flatnonzero(status != _parse.PARSE_OK)
         if bad.size:
             r = int(bad[0])
-            problem = PARSE_PROBLEMS[int(status[r])].format(n_samples=n_samples)
+            problem = PARSE_PROBLEMS[int(status[r])].format(n_samples=len(self.samples))
             raise InputError(
                 f"{self.path}: record {records[r][0]}:{records[r][1]} {problem}. "
                 "Fix or remove it."
             )
-        placeholder = self._split_placeholders(records, alleles)
-        return RawBlock(records, alleles, ds, gp, source, placeholder)
 
     def finish(
         self, raw: RawBlock, stats: ReadStats, impute: bool = False
@@ -540,7 +505,9 @@ class GenotypeFile:
         stats.half_calls += int(counts[:, _dosage.COUNT_HALF].sum()) if t else 0
         # Haploid calls per sample matter only for the chrX check against sex.
         if m and contig and contig[0] == "X":
-            haploid = (alleles[:, :, 1] == _parse.ABSENT).sum(axis=0)
+            haploid = (
+                (alleles[:, :, 1] == _parse.ABSENT) & (alleles[:, :, 0] >= 0)
+            ).sum(axis=0)
         else:
             haploid = np.zeros(columns.shape[0])
         return VariantBlock(
