@@ -201,3 +201,37 @@ def test_c13_thresholds_applied_and_reported():
     assert np.isnan(row.u)
     assert pd.isna(row.n_carriers)
     assert summary["suppressed"] == {"fewer than 7 carriers": 1}
+
+
+@pytest.mark.parametrize(
+    "kind, values, events, rule",
+    [
+        # One measured patient (no event among those with a value): its value
+        # would be sum_x.
+        ("expression", [6.96] + [np.nan] * 11, [0] * 6 + [1] * 6, "events"),
+        # Two measured patients: sum_x and sum_x2 would give both values.
+        ("expression", [2.0, 5.0] + [np.nan] * 10, [0, 0] + [0, 1] * 5, "events"),
+        # Mutated in every patient: no non-carriers, so status "constant".
+        ("mutation", [1.0] * 12, [1, 0] * 6, "non-carriers"),
+    ],
+)
+def test_untestable_rows_withheld_like_tested_ones(kind, values, events, rule):
+    frame = pd.DataFrame(
+        {
+            "patient": [f"P{i}" for i in range(12)],
+            "time": np.arange(1.0, 13.0),
+            "event": events,
+            "biomarker": values,
+        }
+    )
+    table = case_table(frame, kind=kind)
+    assert table.status.iloc[0] != "ok"
+    policy = {"min_events": 3, "min_carriers": 3, "min_noncarriers": 3, "min_cell": 3}
+    released, _ = apply_policy(table, kind, policy)
+    row = released.iloc[0]
+    assert row.status == "suppressed"
+    assert rule in row.reason
+    for column in ("sum_x", "sum_x2", "u", "v"):
+        assert np.isnan(row[column])
+    for column in ("n", "n_events", "n_carriers"):
+        assert pd.isna(row[column])

@@ -1,6 +1,6 @@
 """The disclosure policy: what a site may release.
 
-Rules, applied per biomarker in this order:
+Rules, applied per biomarker (of any status) in this order:
 
 1. a biomarker with fewer than ``min_events`` events, or (binary kinds) fewer
    than ``min_carriers`` carriers or ``min_noncarriers`` non-carriers, is
@@ -26,7 +26,6 @@ import pandas as pd
 from naipo_bio.contract import (
     CARRIER_KINDS,
     COUNT_COLUMNS,
-    STATUS_OK,
     STATUS_SUPPRESSED,
 )
 from naipo_bio.errors import DisclosureError
@@ -55,7 +54,9 @@ def apply_policy(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Return the releasable table and a summary of what was withheld."""
     table = table.copy()
-    ok = (table["status"] == STATUS_OK).to_numpy()
+    # Every row is checked, whatever its status: a row that cannot be tested
+    # (no events, constant) still carries counts and sums over its patients.
+    ok = (table["status"] != STATUS_SUPPRESSED).to_numpy()
     reasons = np.full(len(table), None, dtype=object)
 
     n = table["n"].to_numpy()
