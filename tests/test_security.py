@@ -27,10 +27,10 @@ from naipo_bio.contract import SECURE_TABLE, SECURE_WORDS, SIGNATURE_NAME
 from naipo_bio.demo.tcga_acc import universe
 from naipo_bio.errors import BundleError, ConfigError, MergeError, NaipoError
 from naipo_bio.merge.run import run_merge
-from naipo_bio.security.keys import read_registry
+from naipo_bio.security.keys import generate_keys, read_registry
 from naipo_bio.security.secure import EXACT, encode, write_universe
 from naipo_bio.security.signing import sign_bundle, verify_all
-from naipo_bio.site.run import run_site
+from naipo_bio.site.run import finish_bundle, run_site
 
 
 @pytest.fixture(scope="module")
@@ -318,3 +318,26 @@ def test_changed_values_under_a_used_round_are_rejected(tmp_path):
     with pytest.raises(DisclosureError, match="raise analysis.secure.round"):
         check_round_unused(ledger, "study|hash|round 1", changed)
     check_round_unused(ledger, "study|hash|round 2", changed)
+
+
+@pytest.mark.parametrize("key_text", [None, "not a key", "wrong type"])
+def test_bad_signing_key_leaves_signed_bundle_in_place(demo_run, tmp_path, key_text):
+    """The site stage reads the key before it writes: a missing, malformed or
+    wrong-type key stops it, and an earlier signed bundle stays untouched."""
+    bundle = tmp_path / "site1.naipo"
+    shutil.copytree(demo_run.bundles[0], bundle)
+    before = {p.name: p.read_bytes() for p in bundle.iterdir() if p.is_file()}
+    key = tmp_path / "signing_key.pem"
+    if key_text == "wrong type":
+        generate_keys("site1", tmp_path / "keys")
+        key = tmp_path / "keys" / "agreement_key.pem"
+    elif key_text is not None:
+        key.write_text(key_text)
+    manifest = {"site_id": "site1", "analysis_id": "x"}
+    with pytest.raises(ConfigError, match="signing_key.pem|agreement_key.pem"):
+        finish_bundle(bundle, manifest, {}, {"signing": {"private_key": str(key)}})
+    after = {p.name: p.read_bytes() for p in bundle.iterdir() if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir() if "naipo" in p.name) == [
+        "site1.naipo"
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -67,12 +68,17 @@ def association_arrow(table: pd.DataFrame) -> pa.Table:
 
 
 def write_bundle(
-    path: str | Path, manifest: dict[str, Any], tables: dict[str, pa.Table]
+    path: str | Path,
+    manifest: dict[str, Any],
+    tables: dict[str, pa.Table],
+    finish: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write ``tables`` and the manifest into the bundle folder ``path``.
 
     ``manifest`` contains the site-specific fields; this function adds the format,
     schema version, creation time, software versions and table checksums.
+    ``finish`` (signing, for example) runs on the temporary folder before it is
+    renamed to ``path``; if it fails, nothing is written.
     """
     path = Path(path)
     full = {
@@ -102,4 +108,6 @@ def write_bundle(
         (tmp / MANIFEST_NAME).write_text(
             json.dumps(full, indent=2, sort_keys=True) + "\n"
         )
+        if finish is not None:
+            finish(tmp)
     return path

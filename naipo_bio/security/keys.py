@@ -79,7 +79,13 @@ def load_private(path: str | Path, kind: str):
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"The {kind} key was not found: {path}")
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"{path} is not a readable unencrypted PEM private key ({exc}). Point "
+            f"the config at the {kind} key written by 'naipo-bio keygen'."
+        ) from None
     expected = Ed25519PrivateKey if kind == "signing" else X25519PrivateKey
     if not isinstance(key, expected):
         raise ConfigError(f"{path} is not an {expected.__name__[:-10]} private key.")

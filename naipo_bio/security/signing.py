@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from naipo_bio.bundle.read import Bundle
 from naipo_bio.config import analysis_hash
@@ -27,12 +28,17 @@ ALGORITHM = "Ed25519"
 log = logging.getLogger(__name__)
 
 
-def sign_bundle(
-    bundle_path: str | Path, private_key_path: str | Path, site_id: str
-) -> Path:
-    """Write ``signature.json`` for the bundle's manifest."""
+def sign_bundle(bundle_path: str | Path, private_key, site_id: str) -> Path:
+    """Write ``signature.json`` for the bundle's manifest.
+
+    ``private_key`` is an Ed25519 private key or the path of its PEM file.
+    """
     bundle_path = Path(bundle_path)
-    key = load_private(private_key_path, "signing")
+    key = (
+        private_key
+        if isinstance(private_key, Ed25519PrivateKey)
+        else load_private(private_key, "signing")
+    )
     manifest = (bundle_path / MANIFEST_NAME).read_bytes()
     signature = {
         "algorithm": ALGORITHM,

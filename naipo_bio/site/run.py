@@ -24,6 +24,7 @@ from naipo_bio.contract import (
 )
 from naipo_bio.genotypes.genes import BedGenes
 from naipo_bio.genotypes.reader import Region
+from naipo_bio.security.keys import load_private
 from naipo_bio.security.signing import sign_bundle
 from naipo_bio.site import disclosure
 from naipo_bio.site.prepare import PreparedSite, prepare_site
@@ -220,8 +221,16 @@ def run_site(
 
 
 def finish_bundle(out_path, manifest: dict, tables: dict, site: dict) -> Path:
-    """Write the bundle and, when the site has a signing key, sign it."""
-    path = write_bundle(out_path, manifest, tables)
+    """Write the bundle and, when the site has a signing key, sign it.
+
+    The key is read first and the signature is written before the bundle is
+    renamed into place, so a bad key leaves no unsigned bundle behind.
+    """
+    sign = None
     if site.get("signing"):
-        sign_bundle(path, site["signing"]["private_key"], manifest["site_id"])
-    return path
+        key = load_private(site["signing"]["private_key"], "signing")
+
+        def sign(folder: Path) -> None:
+            sign_bundle(folder, key, manifest["site_id"])
+
+    return write_bundle(out_path, manifest, tables, finish=sign)
