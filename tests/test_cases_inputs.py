@@ -113,10 +113,11 @@ def test_missing_column_named_with_columns_found(tmp_path):
     assert "'id'" in str(info.value)
 
 
-def test_non_numeric_covariate_named(tmp_path):
+@pytest.mark.parametrize("value", ["sixty", "inf", "-Infinity"])
+def test_non_numeric_covariate_named(tmp_path, value):
     path = tmp_path / "clinical.tsv"
-    path.write_text("patient_id\ttime\tevent\tage\nA\t1\t1\t60\nB\t2\t0\tsixty\n")
-    with pytest.raises(InputError, match="'sixty'"):
+    path.write_text(f"patient_id\ttime\tevent\tage\nA\t1\t1\t60\nB\t2\t0\t{value}\n")
+    with pytest.raises(InputError, match=f"'{value}' for patient\\(s\\) 'B'"):
         read_clinical(
             {"path": str(path), "columns": {}, "time_unit": "days", "event_values": {}},
             {"covariates": [{"name": "age", "type": "numeric"}], "stratify_by": []},

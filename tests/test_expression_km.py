@@ -211,6 +211,24 @@ def test_c20_declared_scales_checked(tmp_path):
         read_expression({"path": c20_site(tmp_path, "D"), "scale": "tpm"})
 
 
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("-3", "negative value at gene 'G2|2', sample 'S3' \\(value -3.0\\)"),
+        ("inf", "infinite expression value at gene 'G2|2', sample 'S3'"),
+        ("-inf", "infinite expression value at gene 'G2|2', sample 'S3'"),
+    ],
+)
+def test_impossible_expression_value_named(tmp_path, value, message):
+    """A linear table with one bad cell is not read as log2 or silently kept."""
+    path = tmp_path / "expression.tsv"
+    path.write_text(
+        f"gene\tS1\tS2\tS3\nG1|1\t1200.5\t83.1\t15000.2\nG2|2\t10.0\t2.5\t{value}\n"
+    )
+    with pytest.raises(InputError, match=message):
+        read_expression({"path": str(path), "scale": "auto"})
+
+
 def test_counts_become_log2_cpm_with_scanpy(tmp_path):
     result = read_expression({"path": c20_site(tmp_path, "A"), "scale": "counts"})
     # One gene: its CPM is 1e6 in every sample.

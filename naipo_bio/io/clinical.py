@@ -295,12 +295,13 @@ def _covariate_design(
         missing_any |= missing
         if cov["type"] == "numeric":
             numeric = pd.to_numeric(column.str.strip().where(~missing), errors="coerce")
-            bad = numeric.isna().to_numpy() & ~missing
+            bad = ~np.isfinite(numeric.to_numpy(dtype=np.float64)) & ~missing
             if bad.any():
                 raise InputError(
                     f"{path}: covariate {name!r} (column {roles[name]!r}) has "
-                    f"non-numeric value(s) {_list(column[bad])} for patient(s) "
-                    f"{_list(ids[bad])}. Declare it categorical or fix the values."
+                    f"non-numeric or infinite value(s) {_list(column[bad])} for "
+                    f"patient(s) {_list(ids[bad])}. Declare it categorical or fix "
+                    "the values (NA where unknown)."
                 )
             columns[name] = numeric.fillna(0.0).to_numpy(dtype=np.float64)
         else:

@@ -202,6 +202,24 @@ def read_expression(config: dict[str, Any]) -> ExpressionMatrix:
             stacklevel=2,
         )
     values = values[keep]
+    kept_ids = [i for i, kept in zip(raw_ids, keep, strict=True) if kept]
+    infinite = np.isinf(values)
+    if infinite.any():
+        cell = _first_cell(infinite, values, kept_ids, samples)
+        raise InputError(
+            f"{path}: infinite expression value at {cell}. Replace it with the "
+            "measured value, or with NA if it is missing."
+        )
+    negative = values < 0
+    if negative.any() and values.size and np.nanmax(values) > LOG2_MAX:
+        # Neither scale fits: a linear table has no negative values and a log2
+        # table does not reach 2**50.
+        cell = _first_cell(negative, values, kept_ids, samples)
+        raise InputError(
+            f"{path}: values reach {np.nanmax(values):.4g}, far above what a log2 "
+            f"table holds, yet there is a negative value at {cell}. A linear table "
+            "cannot be negative: fix that value (NA if it is missing)."
+        )
     scale = _check_scale(values, config.get("scale", "auto"), path)
     values, transform = _to_log2(values, scale)
     missing = int(np.isnan(values).sum())
@@ -232,6 +250,14 @@ SCALE_ALIASES = {
     "tpm": "linear", "fpkm": "linear", "rpkm": "linear", "rsem": "linear",
     "log2_tpm": "log2", "log2_cpm": "log2", "log2_fpkm": "log2",
 }  # fmt: skip
+
+
+def _first_cell(mask: np.ndarray, values: np.ndarray, genes, samples) -> str:
+    """Name the first cell where ``mask`` is set: gene, sample and value."""
+    row, column = (int(i[0]) for i in np.nonzero(mask))
+    return (
+        f"gene {genes[row]!r}, sample {samples[column]!r} (value {values[row, column]})"
+    )
 
 
 def _check_scale(values: np.ndarray, declared: str, path: Path) -> str:
