@@ -517,3 +517,24 @@ def test_presplit_haploid_records_read_dot_as_another_alt(tmp_path):
     assert dosage_list(tests[0][3]) == [1, 0, 0, None]
     assert dosage_list(tests[1][3]) == [0, 1, 0, None]
     assert tests[0][4][_dosage.COUNT_HAPLOID] == 3
+
+
+@pytest.mark.parametrize(
+    "fmt, call, message",
+    [
+        ("GT", "0/7", "GT allele index above its 1 ALT allele\\(s\\) for sample 'b'"),
+        ("GT:DS", "0/1:7.5", "DS dosage outside \\[0, 2\\] for sample 'b' \\(7.5\\)"),
+        ("GT:DS", "0/1:-3", "DS dosage outside \\[0, 2\\] for sample 'b' \\(-3\\)"),
+        ("GP", "0.5,0.9,0.9", "GP dosage outside \\[0, 2\\] for sample 'b' \\(2.7\\)"),
+    ],
+)
+def test_impossible_genotype_value_named(tmp_path, fmt, call, message):
+    good = {"GT": "0/1", "GT:DS": "0/1:1", "GP": "1,0,0"}[fmt]
+    path = tmp_path / "bad.vcf"
+    path.write_text(
+        vcf_text(
+            ["a", "b"], [["1", "10", ".", "A", "G", ".", "PASS", ".", fmt, good, call]]
+        )
+    )
+    with pytest.raises(InputError, match=f"record 1:10 has a {message}"):
+        decode(path)

@@ -287,3 +287,36 @@ def parse_block(
         if s != n_samples or pos <= end_line:
             if status[r] == PARSE_OK:
                 status[r] = PARSE_WRONG_SAMPLE_COUNT
+
+
+VALUE_OK = 0
+VALUE_ALLELE = 1  # a GT allele index above the record's number of ALT alleles
+VALUE_DOSAGE = 2  # a DS or GP dosage outside [0, 2]
+
+#: Rounding allowed around the dosage range (imputation tools print 3 decimals).
+DOSAGE_SLACK = 1e-3
+
+
+@kernel
+def check_values(alleles, ds, gp_dose, source, n_alt, use_ds, use_gp):
+    """Find the first impossible value of a decoded block.
+
+    Returns (record, sample position, VALUE_* code); the code is VALUE_OK when
+    every GT allele index is at most the record's ALT count and every DS or GP
+    dosage used (source ``use_ds`` / ``use_gp``) lies in [0, 2].
+    """
+    m, n, _ = alleles.shape
+    k_max = ds.shape[2]
+    for r in range(m):
+        top = n_alt[r]
+        for s in range(n):
+            if alleles[r, s, 0] > top or alleles[r, s, 1] > top:
+                return r, s, VALUE_ALLELE
+        if source[r] == use_ds or source[r] == use_gp:
+            values = ds if source[r] == use_ds else gp_dose
+            for s in range(n):
+                for k in range(min(top, k_max)):
+                    x = values[r, s, k]
+                    if x < -DOSAGE_SLACK or x > 2.0 + DOSAGE_SLACK:
+                        return r, s, VALUE_DOSAGE
+    return -1, -1, VALUE_OK

@@ -236,9 +236,52 @@ class GenotypeFile:
         if columns is None:
             columns = np.arange(len(self.samples))
         target[columns] = np.arange(len(columns))
-        if not self.is_bcf:
-            yield from self._stream_blocks(region, stats, target)
+        blocks = (
+            self._bcf_blocks(region, stats, target)
+            if self.is_bcf
+            else self._stream_blocks(region, stats, target)
+        )
+        for raw in blocks:
+            self._check_values(raw, columns)
+            yield raw
+
+    def _check_values(self, raw: RawBlock, columns: np.ndarray) -> None:
+        """Reject GT allele indexes beyond the ALT alleles and dosages outside
+        [0, 2], naming the record, sample and value."""
+        n_alt = np.array(
+            [
+                len(fields[4].split(",")) if fields[4] != "." else 0
+                for fields in raw.records
+            ],
+            dtype=np.int64,
+        )
+        r, s, code = _parse.check_values(
+            raw.alleles, raw.ds, raw.gp, raw.source, n_alt,
+            _dosage.SOURCE_DS, _dosage.SOURCE_GP,
+        )  # fmt: skip
+        if code == _parse.VALUE_OK:
             return
+        fields = raw.records[r]
+        sample = self.samples[int(columns[s])]
+        if code == _parse.VALUE_ALLELE:
+            call = "/".join(str(int(a)) for a in raw.alleles[r, s] if a >= 0)
+            problem = (
+                f"a GT allele index above its {n_alt[r]} ALT allele(s) for sample "
+                f"{sample!r} (alleles {call})"
+            )
+        else:
+            values = raw.ds if raw.source[r] == _dosage.SOURCE_DS else raw.gp
+            name = "DS" if raw.source[r] == _dosage.SOURCE_DS else "GP"
+            shown = ", ".join(f"{v:.4g}" for v in values[r, s, : max(n_alt[r], 1)])
+            problem = f"a {name} dosage outside [0, 2] for sample {sample!r} ({shown})"
+        raise InputError(
+            f"{self.path}: record {fields[0]}:{fields[1]} has {problem}. Fix or "
+            "remove the record."
+        )
+
+    def _bcf_blocks(
+        self, region: Region, stats: ReadStats, target: np.ndarray
+    ) -> Iterator[RawBlock]:
         # A block ends only where the position changes, so records split from
         # one multi-allelic record always stay in one block.
         for block in self._bcf.blocks(
