@@ -538,3 +538,40 @@ def test_impossible_genotype_value_named(tmp_path, fmt, call, message):
     )
     with pytest.raises(InputError, match=f"record 1:10 has a {message}"):
         decode(path)
+
+
+def test_plain_vcf_without_contig_lines_read(tmp_path):
+    """Contigs come from the records when the header declares none."""
+    path = tmp_path / "bare.vcf"
+    text = vcf_text(
+        ["a", "b"],
+        [
+            ["22", "100", ".", "A", "G", ".", "PASS", ".", "GT", "0/1", "1/1"],
+            ["22", "200", ".", "C", "T", ".", "PASS", ".", "GT", "0/0", "0/1"],
+        ],
+    )
+    path.write_text(
+        "".join(line + "\n" for line in text.splitlines() if "contig" not in line)
+    )
+    gfile = GenotypeFile(path, None, GenotypeOptions())
+    assert [r.contig for r in gfile.regions(1000)] == ["22"]
+    assert [t[0] for t in decode(path)] == [100, 200]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_record_beyond_header_length_rejected(tmp_path, compress):
+    path = tmp_path / "short.vcf"
+    header = HEADER.replace("ID=X,length=155270560", "ID=X,length=1000")
+    records = [
+        ["X", str(p), ".", "A", "G", ".", "PASS", ".", "GT", "0/1"] for p in (500, 1500)
+    ]
+    path.write_text(
+        header
+        + "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ta\n"
+        + "".join("\t".join(r) + "\n" for r in records)
+    )
+    if compress:
+        path = pysam.tabix_index(str(path), preset="vcf", force=True)
+    gfile = GenotypeFile(path, None, GenotypeOptions())
+    with pytest.raises(InputError, match="X:1,500 lies beyond .* header \\(1,000\\)"):
+        gfile.regions(100)

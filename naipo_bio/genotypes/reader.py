@@ -188,17 +188,28 @@ class GenotypeFile:
 
         Contig lengths come from the header; a contig without a declared length
         becomes one chunk. A plain (uncompressed) VCF is one chunk per contig
-        declared in the header, read sequentially.
+        that has records, read sequentially. A record beyond its contig's
+        declared length stops the run, since no chunk would read it.
         """
-        names = (
-            self.index_contigs
-            if self.index_contigs is not None
-            else list(self.header_lengths)
-        )
+        if self.index_contigs is not None:
+            names = self.index_contigs
+            last = self._last_positions_indexed(names)
+        else:
+            last = self._last_positions_plain()
+            names = list(last)
+        for contig, pos in last.items():
+            length = self.header_lengths.get(contig)
+            if length and pos > length:
+                raise InputError(
+                    f"{self.path}: a record at {contig}:{pos:,} lies beyond the "
+                    f"contig's length in the header ({length:,}). The header does "
+                    "not describe these records (another build, or a damaged "
+                    "header); fix its ##contig lines."
+                )
         regions = []
         for contig in names:
             length = self.header_lengths.get(contig)
-            if not length or chunk_size <= 0:
+            if not length or chunk_size <= 0 or not self.compressed:
                 regions.append(Region(contig, 1, 2**31 - 1))
                 continue
             for start in range(1, length + 1, chunk_size):
@@ -206,6 +217,36 @@ class GenotypeFile:
                     Region(contig, start, min(start + chunk_size - 1, length))
                 )
         return regions
+
+    def _last_positions_indexed(self, names: list[str]) -> dict[str, int]:
+        """For each contig, a position beyond its header length if the index
+        finds a record there (else 0)."""
+        last = {}
+        with pysam.VariantFile(str(self.path)) as handle:
+            for contig in names:
+                length = self.header_lengths.get(contig)
+                last[contig] = 0
+                if not length:
+                    continue
+                for record in handle.fetch(contig, length):
+                    if record.pos > length:
+                        last[contig] = record.pos
+                        break
+        return last
+
+    def _last_positions_plain(self) -> dict[str, int]:
+        """Largest position of each contig of a plain VCF, in file order."""
+        last: dict[str, int] = {}
+        with open(self.path, "rb") as handle:
+            for line in handle:
+                if line.startswith(b"#"):
+                    continue
+                fields = line.split(b"\t", 2)
+                if len(fields) < 2 or not fields[1].strip().isdigit():
+                    continue  # reported with its record by the parser
+                contig = fields[0].decode("ascii", "replace")
+                last[contig] = max(last.get(contig, 0), int(fields[1]))
+        return last
 
     def blocks(
         self,
