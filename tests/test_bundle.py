@@ -6,12 +6,14 @@ import json
 import os
 import shutil
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import DATA
 from naipo_bio.bundle.read import read_bundle
-from naipo_bio.bundle.write import write_bundle
+from naipo_bio.bundle.write import sha256_file, write_bundle
 from naipo_bio.contract import READABLE_SCHEMA_VERSIONS
 from naipo_bio.errors import BundleError
 from naipo_bio.merge.pool import pool_kind, site_table
@@ -38,6 +40,47 @@ def bundle_copy(tmp_path):
     target = tmp_path / "example.naipo"
     shutil.copytree(FROZEN / "v1.0" / "example.naipo", target)
     return target
+
+
+def rewrite_table(bundle, change):
+    """Change the mutation table and record its new checksum, as a careless
+    editor would."""
+    path = bundle / "mutation.parquet"
+    table = pq.read_table(path)
+    frame = change(table.to_pandas())
+    pq.write_table(
+        pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False), path
+    )
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["tables"]["mutation"]["sha256"] = sha256_file(path)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
+def set_first(column, value):
+    def change(frame):
+        ok = frame.index[frame.status == "ok"][0]
+        frame.loc[ok, column] = value
+        return frame
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: pd.concat([f, f.iloc[:1]]), "appears more than once"),
+        (set_first("status", "banana"), "unknown status 'banana'"),
+        (set_first("n_events", -3), "a negative n_events"),
+        (set_first("n_events", 10**6), "n_events larger than n"),
+        (set_first("u", float("nan")), "without a finite U"),
+        (set_first("u", float("inf")), "without a finite U"),
+        (set_first("v", 0.0), "positive finite V"),
+    ],
+)
+def test_impossible_table_rows_rejected(bundle_copy, change, message):
+    rewrite_table(bundle_copy, change)
+    with pytest.raises(BundleError, match=message):
+        read_bundle(bundle_copy).table("mutation")
 
 
 def test_changed_byte_rejected(bundle_copy):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import yaml
@@ -17,10 +18,13 @@ import yaml
 from naipo_bio.bundle.write import sha256_file
 from naipo_bio.contract import (
     BUNDLE_FORMAT,
+    COUNT_COLUMNS,
     KINDS,
     MANIFEST_NAME,
     READABLE_SCHEMA_VERSIONS,
     SIGNATURE_NAME,
+    STATUS_OK,
+    STATUSES,
     table_schema,
 )
 from naipo_bio.errors import BundleError
@@ -64,7 +68,39 @@ class Bundle:
 
     def table(self, name: str) -> pd.DataFrame:
         entry = self.manifest["tables"][name]
-        return pq.read_table(self.path / entry["file"]).to_pandas()
+        frame = pq.read_table(self.path / entry["file"]).to_pandas()
+        if name in KINDS:
+            check_association_rows(frame, f"{self.path} table {name!r}")
+        return frame
+
+
+def check_association_rows(frame: pd.DataFrame, where: str) -> None:
+    """Reject values no site stage writes: unknown statuses, negative or
+    inconsistent counts, non-finite scores of tested rows, repeated ids."""
+    problems = []
+    repeated = frame.biomarker_id[frame.biomarker_id.duplicated()]
+    if len(repeated):
+        problems.append(f"biomarker id {repeated.iloc[0]!r} appears more than once")
+    unknown = sorted(set(frame.status) - set(STATUSES))
+    if unknown:
+        problems.append(f"unknown status {unknown[0]!r}")
+    for column in COUNT_COLUMNS:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if (values < 0).any():
+            problems.append(f"a negative {column}")
+        if column != "n" and (values > pd.to_numeric(frame["n"])).any():
+            problems.append(f"{column} larger than n")
+    tested = frame.loc[frame.status == STATUS_OK]
+    u = tested.u.to_numpy(dtype=float)
+    v = tested.v.to_numpy(dtype=float)
+    if not (np.isfinite(u).all() and np.isfinite(v).all() and (v > 0).all()):
+        problems.append("a tested row without a finite U or a positive finite V")
+    if problems:
+        raise BundleError(
+            f"{where}: {'; '.join(problems)}. No site stage writes such rows, so the "
+            "table was changed after it was written; ask the site to send the "
+            "bundle again."
+        )
 
 
 def read_bundle(path: str | Path) -> Bundle:

@@ -21,7 +21,7 @@ from naipo_bio.errors import InputError
 from naipo_bio.io.genome import check_build
 from naipo_bio.io.ids import check_unique_samples
 from naipo_bio.io.tables import is_missing, require_columns
-from naipo_bio.io.vcf import header_contigs, open_variant_file
+from naipo_bio.io.vcf import checked_records, header_contigs, open_variant_file
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def read_somatic_vcf(
         ("records", "filtered", "qualifying_records", "unmatched_annotation_alleles"), 0
     )
     n = len(samples)
-    for record in handle:
+    for record in checked_records(handle, path, "somatic VCF"):
         counts["records"] += 1
         record_filters = list(record.filter.keys())
         if record_filters and not set(record_filters) <= filters:

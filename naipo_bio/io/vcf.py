@@ -66,6 +66,14 @@ def open_variant_file(path: str | Path, what: str = "VCF") -> pysam.VariantFile:
             "truncated or broken."
         )
     check_unique_samples(samples_from_header_text(text), path, f"{what} header")
+    with open(path, "rb") as raw:
+        start = raw.read(14)
+    if start[:2] == b"\x1f\x8b" and start[12:14] != b"BC":
+        raise InputError(
+            f"The {what} file {path} is compressed with plain gzip, not bgzip, so it "
+            "cannot be indexed or read by region. Recompress it: zcat FILE | bgzip "
+            "> FILE.vcf.gz, then index it with tabix -p vcf."
+        )
     try:
         handle = pysam.VariantFile(str(path))
     except (OSError, ValueError) as exc:
@@ -74,6 +82,28 @@ def open_variant_file(path: str | Path, what: str = "VCF") -> pysam.VariantFile:
             "'bcftools view -h'."
         ) from None
     return handle
+
+
+def checked_records(handle: pysam.VariantFile, path: Path, what: str = "VCF"):
+    """Iterate the records of ``handle``; a record htslib cannot parse stops
+    with an error naming the file and the last record read."""
+    last = None
+    iterator = iter(handle)
+    while True:
+        try:
+            record = next(iterator)
+        except StopIteration:
+            return
+        except (OSError, ValueError) as exc:
+            where = f"after record {last}" if last else "at its first record"
+            raise InputError(
+                f"The {what} file {path} cannot be read {where} ({exc}): a record "
+                "is malformed (wrong number of columns, a broken GT) or the file is "
+                "cut short. Check it with 'bcftools view' and fix or remove the "
+                "record."
+            ) from None
+        last = f"{record.chrom}:{record.pos}"
+        yield record
 
 
 def header_contigs(handle: pysam.VariantFile) -> dict[str, int | None]:

@@ -26,7 +26,7 @@ from naipo_bio.contract import (
     KM_TABLE,
     LOGRANK_TABLE,
 )
-from naipo_bio.errors import MergeError
+from naipo_bio.errors import ConfigError, MergeError
 from naipo_bio.io.atomic import atomic_file, write_text
 from naipo_bio.merge.validate import check_compatible
 from naipo_bio.security.signing import verify_all
@@ -52,6 +52,11 @@ def write_km_request(
     """Choose the biomarkers that get curves and their cut points."""
     chosen: dict[tuple[str, str], dict] = {}
     for group in km["groups"]:
+        if (group["kind"], group["biomarker_id"]) in chosen:
+            raise ConfigError(
+                f"analysis.km.groups lists {group['kind']} "
+                f"{group['biomarker_id']!r} twice; keep one entry (with one cut)."
+            )
         chosen[(group["kind"], group["biomarker_id"])] = {
             "cut": group.get("cut"),
             "reason": "configured",

@@ -91,6 +91,8 @@ def run_merge(
     sites should compute in the second round.
     """
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise MergeError(f"The merge output {out_dir} is a file; name a folder.")
     bundles = [read_bundle(p) for p in bundle_paths]
     check_compatible(bundles)
     verify_all(bundles, registry, require_signatures, expected_analysis)
@@ -100,6 +102,9 @@ def run_merge(
                 f"{bundle.path} is a Kaplan-Meier bundle of the second round; merge it "
                 "with 'naipo-bio merge-km'."
             )
+    # Forest plots of an earlier merge's top hits would be mistaken for this one's.
+    for stale in (out_dir / "plots").glob("forest.*.png"):
+        stale.unlink()
     first = bundles[0].manifest
     kinds = sorted({k for b in bundles for k in b.kinds})
     summary: dict[str, Any] = {

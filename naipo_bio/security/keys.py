@@ -97,8 +97,14 @@ def read_registry(path: str | Path) -> dict[str, dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"The key registry was not found: {path}")
-    data = yaml.safe_load(path.read_text()) or {}
-    sites = data.get("sites")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"{path}: the key registry is not valid YAML ({exc}). Rebuild it with "
+            "'naipo-bio registry' from the sites' public.yaml files."
+        ) from None
+    sites = data.get("sites") if isinstance(data, dict) else None
     if not isinstance(sites, dict) or not sites:
         raise ConfigError(f"{path}: the registry needs a 'sites' mapping.")
     registry = {}

@@ -65,8 +65,13 @@ def verify_bundle(
     try:
         signature = json.loads(path.read_text())
         raw = base64.b64decode(signature["signature"], validate=True)
-    except (json.JSONDecodeError, KeyError, ValueError) as exc:
-        raise BundleError(f"{path}: unreadable signature ({exc}).") from None
+    except (json.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
+        raise BundleError(
+            f"{path}: unreadable signature ({type(exc).__name__}: {exc}). Ask the "
+            "site to send the bundle again."
+        ) from None
+    if not isinstance(signature, dict):
+        raise BundleError(f"{path}: the signature file is not a JSON object.")
     if signature.get("algorithm") != ALGORITHM:
         raise BundleError(f"{path}: unsupported signature algorithm.")
     if site not in registry:

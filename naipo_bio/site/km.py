@@ -21,6 +21,7 @@ import pyarrow as pa
 from naipo_bio.config import analysis_hash
 from naipo_bio.contract import (
     CARRIER_KINDS,
+    KINDS,
     KM_SCHEMA,
     KM_TABLE,
     LOGRANK_SCHEMA,
@@ -47,6 +48,31 @@ def read_request(path: str | Path) -> pd.DataFrame:
     missing = set(REQUEST_COLUMNS) - set(frame.columns)
     if missing:
         raise InputError(f"{path}: the request lacks columns {sorted(missing)}.")
+    fix = "Ask the coordinator for the request the merge wrote, unedited."
+    unknown = sorted(set(frame["kind"].dropna()) - set(KINDS))
+    if unknown or frame["kind"].isna().any():
+        raise InputError(
+            f"{path}: unknown biomarker kind(s) {unknown or ['(empty)']}; known "
+            f"kinds are {sorted(KINDS)}. {fix}"
+        )
+    cut = pd.to_numeric(frame["cut"], errors="coerce")
+    continuous = ~frame["kind"].isin(CARRIER_KINDS)
+    bad = continuous & ~np.isfinite(cut.to_numpy(dtype=np.float64))
+    if bad.any():
+        row = frame.loc[bad].iloc[0]
+        raise InputError(
+            f"{path}: line {int(np.flatnonzero(bad)[0]) + 2}: the cut of "
+            f"{row['kind']} {row['biomarker_id']!r} is {row['cut']!r}, not a finite "
+            f"number. {fix}"
+        )
+    repeated = frame.duplicated(["kind", "biomarker_id"], keep=False)
+    if repeated.any():
+        row = frame.loc[repeated].iloc[0]
+        raise InputError(
+            f"{path}: {row['kind']} {row['biomarker_id']!r} is requested more than "
+            f"once; each biomarker may appear once. {fix}"
+        )
+    frame["cut"] = cut
     return frame
 
 

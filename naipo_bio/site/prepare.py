@@ -139,6 +139,29 @@ def _design(clinical: ClinicalData, analysis: dict[str, Any]) -> cox.SurvivalDes
     return design
 
 
+#: Keys of a site's sections whose values name input files.
+FILE_KEYS = ("path", "vcf", "maf", "maf_samples", "gene_map", "gene_bed", "private_key")
+
+
+def check_input_files(site: dict[str, Any], site_id: str) -> None:
+    """Stop before any work if a file named in the site's sections is missing,
+    listing every missing one with its config key."""
+    missing = []
+    for section, settings in site.items():
+        if not isinstance(settings, dict):
+            continue
+        for key in FILE_KEYS:
+            value = settings.get(key)
+            if isinstance(value, str) and not Path(value).exists():
+                missing.append(f"sites.{site_id}.{section}.{key} = {value}")
+    if missing:
+        raise InputError(
+            "Input file(s) not found: " + "; ".join(missing) + f" (working folder "
+            f"{Path.cwd()}). Fix the paths in the config; relative paths are read "
+            "from the folder the command runs in."
+        )
+
+
 def prepare_site(
     site_id: str,
     config: dict[str, Any],
@@ -158,6 +181,7 @@ def prepare_site(
             f"({sorted(config.get('sites', {}))})."
         )
     site = config["sites"][site_id]
+    check_input_files(site, site_id)
     clinical = read_clinical(site["clinical"], analysis)
     sample_map = read_sample_map(site.get("sample_map"))
     germline = None
