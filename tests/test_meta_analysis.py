@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
 from conftest import REFERENCE
@@ -86,6 +87,13 @@ def test_bh_keeps_nan_and_matches_hand_computation():
     assert q[3] == pytest.approx(0.04 * 4 / 3)
     assert q[2] == pytest.approx(0.04 * 4 / 3)
     assert q[4] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 10, 1001])
+def test_genomic_control_lambda_equals_full_transform(n):
+    p = np.random.default_rng(n).random(n)
+    expected = np.median(stats.chi2.isf(p, 1)) / stats.chi2.ppf(0.5, 1)
+    assert genomic_control_lambda(p) == pytest.approx(expected, rel=1e-14)
 
 
 def test_genomic_control_lambda_is_one_under_uniform_p():
