@@ -14,7 +14,7 @@ from lifelines import KaplanMeierFitter
 from conftest import CASES, DATA, REFERENCE, simulate_sites
 from naipo_bio.bundle.read import read_bundle
 from naipo_bio.config import validate_config
-from naipo_bio.errors import InputError
+from naipo_bio.errors import DataQualityWarning, InputError
 from naipo_bio.io.expression import read_expression
 from naipo_bio.io.singlecell import read_single_cell
 from naipo_bio.merge.pool import pool_kind, site_table
@@ -183,6 +183,30 @@ def test_single_cell_rejects_normalized_values(tmp_path):
                 "cell_type_column": "cell_type",
             }
         )
+
+
+SINGLE_CELL = {"patient_column": "patient", "cell_type_column": "cell_type"}
+
+
+def test_single_cell_nan_count_named(tmp_path):
+    path, *_ = make_cells(tmp_path, counts_dtype=np.float64)
+    adata = anndata.read_h5ad(path)
+    adata.X[5, 2] = np.nan
+    adata.write_h5ad(path)
+    with pytest.raises(InputError, match="cell 'cell5', gene 'G2' has nan"):
+        read_single_cell({"path": str(path), **SINGLE_CELL})
+
+
+def test_single_cell_repeated_genes_excluded(tmp_path):
+    path, X, *_ = make_cells(tmp_path)
+    adata = anndata.read_h5ad(path)
+    adata.var_names = ["G0", "G1", "G1", "G3", "G4", "G5"]
+    adata.write_h5ad(path)
+    with pytest.warns(DataQualityWarning, match="excluded .*\\['G1'\\]"):
+        result = read_single_cell({"path": str(path), **SINGLE_CELL, "min_cells": 10})
+    assert len(result.pseudobulk_ids) == len(set(result.pseudobulk_ids))
+    assert not any(i.endswith("::G1") for i in result.pseudobulk_ids)
+    assert "T::G0" in result.pseudobulk_ids
 
 
 def c20_site(tmp_path, site: str) -> str:

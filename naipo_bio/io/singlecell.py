@@ -15,6 +15,7 @@ patient and cell type.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from naipo_bio.errors import InputError
+from naipo_bio.errors import DataQualityWarning, InputError
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +77,29 @@ def read_single_cell(config: dict[str, Any]) -> SingleCellBiomarkers:
     if layer is not None and layer not in adata.layers:
         raise InputError(f"{path}: no layer {layer!r}; layers: {list(adata.layers)}.")
     matrix = adata.layers[layer] if layer is not None else adata.X
-    data = matrix.data if sparse.issparse(matrix) else np.asarray(matrix).ravel()
-    if data.size and (np.any(data < 0) or np.any(np.abs(data - np.round(data)) > 1e-9)):
+    coo = sparse.coo_matrix(matrix)
+    data = coo.data
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(data) | (data < 0) | (np.abs(data - np.round(data)) > 1e-9)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
         raise InputError(
             f"{path}: {'layer ' + layer if layer else 'the X matrix'} does not hold "
-            "raw counts (negative or non-integer values). Pseudobulk needs raw counts: "
-            "name the layer that keeps them with single_cell.layer."
+            f"raw counts: cell {adata.obs_names[coo.row[i]]!r}, gene "
+            f"{adata.var_names[coo.col[i]]!r} has {float(data[i])} ({int(bad.sum())} such "
+            "value(s); counts are finite non-negative integers). Pseudobulk needs "
+            "raw counts: name the layer that keeps them with single_cell.layer."
         )
+    repeated_genes = adata.var_names.duplicated(keep=False)
+    if repeated_genes.any():
+        names = sorted(set(adata.var_names[repeated_genes]))
+        warnings.warn(
+            f"{path}: {len(names)} gene name(s) occur more than once in var and are "
+            f"excluded (not summed or renamed): {names[:8]}.",
+            DataQualityWarning,
+            stacklevel=2,
+        )
+        adata = adata[:, ~repeated_genes].copy()
     if adata.obs[[patient_col, type_col]].isna().any().any():
         raise InputError(f"{path}: some cells have no {patient_col} or {type_col}.")
     summed = sc.get.aggregate(
