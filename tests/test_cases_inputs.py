@@ -124,6 +124,28 @@ def test_non_numeric_covariate_named(tmp_path, value):
         )
 
 
+def test_line_numbers_count_blank_lines(tmp_path):
+    path = tmp_path / "clinical.tsv"
+    path.write_text("patient_id\ttime\tevent\nA\t1\t1\n\n\nA\t2\t0\n")
+    settings = {
+        "path": str(path),
+        "columns": {},
+        "time_unit": "days",
+        "event_values": {},
+    }
+    with pytest.raises(InputError, match="'A' appears on lines \\[2, 5\\]"):
+        read_clinical(settings, {"covariates": [], "stratify_by": []})
+
+
+def test_yes_no_event_values_need_quotes(tmp_path):
+    path = tmp_path / "clinical.tsv"
+    path.write_text("patient_id\ttime\tevent\nA\t1\tyes\nB\t2\tno\n")
+    settings = {"path": str(path), "columns": {}, "time_unit": "days",
+                "event_values": {True: 1, False: 0}}  # fmt: skip
+    with pytest.raises(InputError, match="Quote them"):
+        read_clinical(settings, {"covariates": [], "stratify_by": []})
+
+
 def test_absent_reference_level_named_with_levels_present(tmp_path):
     path = tmp_path / "clinical.tsv"
     path.write_text(

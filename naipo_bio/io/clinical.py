@@ -193,6 +193,13 @@ def _parse_event(
 ) -> tuple[np.ndarray, np.ndarray]:
     text = column.str.strip()
     missing = is_missing(column).to_numpy()
+    flags = [k for k in mapping if isinstance(k, bool)]
+    if flags:
+        raise InputError(
+            f"{path}: event_values has the key(s) {flags}: YAML reads unquoted yes, "
+            "no, on, off, true and false as booleans. Quote them in the config, "
+            "e.g. event_values: {'yes': 1, 'no': 0}."
+        )
     if mapping:
         mapped = text.map({str(k): int(v) for k, v in mapping.items()})
         bad = mapped.isna().to_numpy() & ~missing

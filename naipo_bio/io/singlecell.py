@@ -83,12 +83,14 @@ def read_single_cell(config: dict[str, Any]) -> SingleCellBiomarkers:
         bad = ~np.isfinite(data) | (data < 0) | (np.abs(data - np.round(data)) > 1e-9)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        cell = adata.obs_names[coo.row[i]]
+        gene = adata.var_names[coo.col[i]]
         raise InputError(
             f"{path}: {'layer ' + layer if layer else 'the X matrix'} does not hold "
-            f"raw counts: cell {adata.obs_names[coo.row[i]]!r}, gene "
-            f"{adata.var_names[coo.col[i]]!r} has {float(data[i])} ({int(bad.sum())} such "
-            "value(s); counts are finite non-negative integers). Pseudobulk needs "
-            "raw counts: name the layer that keeps them with single_cell.layer."
+            f"raw counts: cell {cell!r}, gene {gene!r} has {float(data[i])} "
+            f"({int(bad.sum())} such value(s); counts are finite non-negative "
+            "integers). Pseudobulk needs raw counts: name the layer that keeps "
+            "them with single_cell.layer."
         )
     repeated_genes = adata.var_names.duplicated(keep=False)
     if repeated_genes.any():

@@ -57,7 +57,8 @@ def read_text_table(path: str | Path, what: str) -> pd.DataFrame:
     """Read a TSV/CSV (gzip allowed) with every cell as a string.
 
     Missing cells stay as the text they hold; callers decide with
-    :func:`is_missing`. Row ``i`` of the frame is line ``i + 2`` of the file.
+    :func:`is_missing`. Blank lines are dropped, and the frame's index keeps
+    each row's place in the file: index ``i`` is line ``i + 2``.
     """
     path = Path(path)
     if not path.exists():
@@ -70,11 +71,16 @@ def read_text_table(path: str | Path, what: str) -> pd.DataFrame:
             keep_default_na=False,
             na_filter=False,
             comment=None,
+            skip_blank_lines=False,
         )
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise InputError(f"Could not read the {what} file {path}: {exc}") from None
     except pd.errors.EmptyDataError:
         raise InputError(f"The {what} file {path} is empty.") from None
+    blank = (frame.fillna("").astype(str).apply(lambda c: c.str.strip()) == "").all(
+        axis=1
+    )
+    frame = frame.loc[~blank]
     if frame.shape[0] == 0:
         raise InputError(f"The {what} file {path} has a header but no rows.")
     check_unique_columns(path, what)

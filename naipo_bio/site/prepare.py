@@ -226,6 +226,18 @@ def prepare_site(
             )
         for hint in join.hints:
             log.warning("%s", hint)
+        lost = {side: len(ids) for side, ids in join.unmatched.items() if ids}
+        if lost:
+            where = (
+                f"listed in {Path(report_dir) / 'join_report.tsv'}"
+                if report_dir is not None
+                else "run with --report-dir to list them"
+            )
+            log.warning(
+                "%d of %d clinical patients joined; ids without a match: %s (%s)",
+                len(join.patients), len(clinical.patient_ids),
+                ", ".join(f"{side}: {n}" for side, n in lost.items()), where,
+            )  # fmt: skip
         fraction = len(join.patients) / max(len(clinical.patient_ids), 1)
         if fraction < site["min_joined_fraction"]:
             raise InputError(
