@@ -309,3 +309,25 @@ def test_zero_overlap_between_sites_is_an_error(tmp_path):
     with pytest.raises(MergeError, match="genome builds"):
         run_merge(bundles, tmp_path / "merge")
     assert not (tmp_path / "merge" / "tables" / "associations.variant.tsv").exists()
+
+
+def edit_first(column, value):
+    def change(rows):
+        rows.loc[0, column] = value
+        return rows
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (edit_first("u", np.inf), "without a finite U and V"),
+        (edit_first("v", 0.0), "V <= 0"),
+        (edit_first("status", "banana"), "unknown status 'banana'"),
+        (lambda rows: pd.concat([rows, rows.iloc[:1]], ignore_index=True), "twice"),
+    ],
+)
+def test_edited_variant_rows_rejected(change, message):
+    with pytest.raises(MergeError, match=message):
+        pool_window(change(c15_rows()), VariantSettings(), {"A": 0, "B": 1, "C": 2})

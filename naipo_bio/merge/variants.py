@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from naipo_bio.bundle.read import Bundle
-from naipo_bio.contract import STATUS_OK, VARIANT_TABLE
+from naipo_bio.contract import STATUS_OK, STATUS_QC_FAILED, VARIANT_TABLE
 from naipo_bio.errors import MergeError
 from naipo_bio.io.atomic import atomic_file
 from naipo_bio.merge.harmonize import harmonize
@@ -129,10 +129,39 @@ def _contig_spans(files) -> dict[str, int]:
     return spans
 
 
+def check_variant_rows(rows: pd.DataFrame) -> None:
+    """Reject variant rows that no site stage writes (an edited table)."""
+    problems = []
+    tested = rows.loc[rows.status == STATUS_OK]
+    if not (np.isfinite(tested.u).all() and np.isfinite(tested.v).all()):
+        problems.append("a tested variant without a finite U and V")
+    elif (tested.v <= 0).any():
+        problems.append("a tested variant with V <= 0")
+    present = [c for c in ("n", "ac", "an", "n_carriers") if c in rows.columns]
+    counts = rows[present].to_numpy(dtype=np.float64)
+    if (counts < 0).any() or (rows.ac > rows.an).any():
+        problems.append("negative allele or patient counts, or AC above AN")
+    unknown = set(rows.status) - {STATUS_OK, STATUS_QC_FAILED}
+    if unknown:
+        problems.append(f"unknown status {sorted(unknown)[0]!r}")
+    repeated = rows.duplicated(["site", "contig", "pos", "ref", "alt"])
+    if repeated.any():
+        row = rows.loc[repeated].iloc[0]
+        problems.append(f"variant {row.contig}:{row.pos}:{row.ref}:{row.alt} twice")
+    if problems:
+        sites = sorted(set(rows.site))
+        raise MergeError(
+            f"The variant tables of site(s) {sites} contain {'; '.join(problems)}. No "
+            "site stage writes such rows, so a table was changed after it was "
+            "written; ask the site to send the bundle again."
+        )
+
+
 def pool_window(
     rows: pd.DataFrame, settings: VariantSettings, site_order
 ) -> pd.DataFrame:
     """Pool the site rows of one window into one row per variant."""
+    check_variant_rows(rows)
     rows = harmonize(rows, settings.reference, site_order)
     ok = (rows.status == STATUS_OK) & (rows.sign != 0)
     rows["u_oriented"] = np.where(ok, rows.sign * rows.u, 0.0)
