@@ -41,9 +41,16 @@ def genome_positions(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.n
 
 
 def site_table(shared: tuple, rng: np.random.Generator, n: int) -> pd.DataFrame:
-    extra_contig, extra_pos = genome_positions(rng, n - len(shared[0]))
-    contig = np.concatenate([shared[0], extra_contig])
-    pos = np.concatenate([shared[1], extra_pos])
+    """One site's rows: the shared positions plus its own, each position once
+    (a site stage rejects a VCF that has a variant twice)."""
+    taken = set(zip(*shared, strict=True))
+    extra = [
+        site
+        for site in zip(*genome_positions(rng, 2 * (n - len(shared[0]))), strict=True)
+        if site not in taken
+    ][: n - len(shared[0])]
+    contig = np.concatenate([shared[0], [c for c, _ in extra]])
+    pos = np.concatenate([shared[1], [p for _, p in extra]])
     order = np.lexsort((pos, np.array([CONTIGS.index(c) for c in contig])))
     contig, pos = contig[order], pos[order]
     swapped = rng.random(n) < 0.05

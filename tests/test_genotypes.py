@@ -575,3 +575,40 @@ def test_record_beyond_header_length_rejected(tmp_path, compress):
     gfile = GenotypeFile(path, None, GenotypeOptions())
     with pytest.raises(InputError, match="X:1,500 lies beyond .* header \\(1,000\\)"):
         gfile.regions(100)
+
+
+def test_repeated_variant_record_stops_site(tmp_path):
+    """Two records of one variant would count its scores twice when pooled."""
+    from naipo_bio.config import validate_config
+    from naipo_bio.site.run import run_site
+
+    samples = [f"p{i}" for i in range(6)]
+    calls = ["0/1", "0/0", "1/1", "0/1", "0/0", "0/1"]
+    records = [
+        ["1", "100", ".", "A", "G", ".", "PASS", ".", "GT", *calls],
+        ["1", "200", ".", "C", "T", ".", "PASS", ".", "GT", *calls],
+        ["1", "200", ".", "C", "T", ".", "PASS", ".", "GT", *calls],
+    ]
+    vcf = tmp_path / "dup.vcf"
+    vcf.write_text(vcf_text(samples, records))
+    clinical = tmp_path / "clinical.tsv"
+    clinical.write_text(
+        "patient_id\ttime\tevent\n"
+        + "".join(f"p{i}\t{100 * (i + 1)}\t{i % 2}\n" for i in range(6))
+    )
+    config = validate_config(
+        {
+            "analysis": {
+                "id": "dup",
+                "variants": {"qc": {"min_call_rate": 0, "min_hwe_p": 0},
+                             "gene_tests": {"enabled": False}},
+                "disclosure": {"min_site_patients": 1, "min_site_events": 1,
+                               "min_carriers": 0, "min_noncarriers": 0, "min_cell": 1},
+            },
+            "sites": {"s": {"clinical": {"path": str(clinical), "time_unit": "days"},
+                            "germline": {"vcf": str(vcf)}}},
+        }
+    )  # fmt: skip
+    with pytest.raises(InputError, match="1:200 C>T occurs in more than one record"):
+        run_site("s", config, tmp_path / "s.naipo")
+    assert not (tmp_path / "s.naipo").exists()

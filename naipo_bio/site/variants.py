@@ -28,6 +28,7 @@ from naipo_bio.contract import (
     STATUS_QC_FAILED,
     VARIANT_SCHEMA,
 )
+from naipo_bio.errors import InputError
 from naipo_bio.genotypes import _dosage
 from naipo_bio.genotypes.genes import AnnotationGenes, BedGenes
 from naipo_bio.genotypes.qc import QC_REASONS, QCSettings, variant_qc
@@ -180,6 +181,15 @@ def compute_chunk(
             )  # fmt: skip
         )
     table = pd.concat(parts, ignore_index=True) if parts else empty_variant_frame()
+    repeated = table.duplicated(["contig", "pos", "ref", "alt"])
+    if repeated.any():
+        row = table.loc[repeated].iloc[0]
+        raise InputError(
+            f"{gfile.path}: the variant {row.contig}:{row.pos} {row.ref}>{row.alt} "
+            f"occurs in more than one record ({int(repeated.sum())} repeat(s) in "
+            f"{region.name}); its scores would count twice in the pooled test. "
+            "Remove the repeats with 'bcftools norm --rm-dup exact' and index again."
+        )
     rare_variants = pd.DataFrame(rare_rows, columns=list(RARE_VARIANT_COLUMNS))
     cells = np.vstack(rare_cells) if rare_cells else np.empty((0, 3))
     rare_dosage = pd.DataFrame(
