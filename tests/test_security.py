@@ -87,6 +87,14 @@ def test_secure_pooled_tests_equal_plain(demo_run, secure_run, kind):
         np.testing.assert_array_equal(secure[column], plain[column])
     assert secure.het_q.isna().all()
     assert secure.log_hr_re.isna().all()
+    # Gene labels as in the plain table; events among carriers unknown, since
+    # a masked sum cannot tell a withheld small count from a zero.
+    assert secure.gene.fillna("").tolist() == plain.gene.fillna("").tolist()
+    assert secure.n_carrier_events.isna().all()
+    if kind == "mutation":
+        np.testing.assert_array_equal(secure.n_carriers, plain.n_carriers)
+    else:
+        assert secure.n_carriers.isna().all()
 
 
 def test_secure_merge_marks_unavailable_outputs(secure_run):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from naipo_bio.bundle.read import Bundle
-from naipo_bio.contract import SECURE_TABLE
+from naipo_bio.contract import CARRIER_KINDS, SECURE_TABLE
 from naipo_bio.errors import MergeError
 from naipo_bio.security.secure import unmask_sum
 from naipo_bio.stats.meta import bh_qvalues, two_sided_p
@@ -16,8 +16,9 @@ UNAVAILABLE_NOTE = (
     "per-site fits, fixed- and random-effects meta-analysis, heterogeneity "
     "(Cochran's Q, I2) and forest plots are unavailable; the pooled score test "
     "and the one-step estimate are exact. The pooled SD is the total SD across "
-    "sites (the within-site SD needs per-site counts), and counts exclude cells "
-    "a site withheld as too small."
+    "sites (the within-site SD needs per-site counts). Events among carriers are "
+    "not shown, because a masked sum cannot tell a count a site withheld as too "
+    "small from a zero."
 )
 
 
@@ -55,6 +56,15 @@ def check_secure(bundles: list[Bundle]) -> list[str]:
     return participants
 
 
+def gene_label(kind: str, biomarker_id: str) -> str | None:
+    """The gene column the plain merge shows, rebuilt from the id alone:
+    the symbol of a SYMBOL|ENTREZ pair (empty for "?"), the id of a mutation."""
+    if "|" in biomarker_id:
+        symbol = biomarker_id.split("|", 1)[0]
+        return "" if symbol == "?" else symbol
+    return biomarker_id if kind in CARRIER_KINDS else None
+
+
 def pool_secure(bundles: list[Bundle]) -> dict[str, pd.DataFrame]:
     """Pooled association tables (one per kind) from the decoded sums."""
     totals = unmask_sum([b.table(SECURE_TABLE) for b in bundles])
@@ -63,12 +73,19 @@ def pool_secure(bundles: list[Bundle]) -> dict[str, pd.DataFrame]:
         pooled = pd.DataFrame(
             {
                 "biomarker_id": rows.biomarker_id.to_numpy(),
-                "gene": rows.biomarker_id.to_numpy(),
+                "gene": [gene_label(kind, b) for b in rows.biomarker_id],
                 "n_sites_tested": np.round(rows.present).astype(np.int64).to_numpy(),
             }
         )
         for column in ("n", "n_events", "n_carriers", "n_carrier_events"):
-            pooled[column] = np.round(rows[column].to_numpy()).astype(np.int64)
+            pooled[column] = pd.array(
+                np.round(rows[column].to_numpy()).astype(np.int64), dtype="Int64"
+            )
+        # A site withholds carrier-event counts of 1 or 2, and a masked sum
+        # cannot tell a withheld count from a zero, so the total is unknown.
+        pooled["n_carrier_events"] = pd.NA
+        if kind not in CARRIER_KINDS:
+            pooled["n_carriers"] = pd.NA
         u = rows.u.to_numpy()
         v = rows.v.to_numpy()
         tested = v > 0
