@@ -612,3 +612,20 @@ def test_repeated_variant_record_stops_site(tmp_path):
     with pytest.raises(InputError, match="1:200 C>T occurs in more than one record"):
         run_site("s", config, tmp_path / "s.naipo")
     assert not (tmp_path / "s.naipo").exists()
+
+
+@pytest.mark.parametrize(
+    "fmt, call",
+    [("GT", "0/x"), ("GT:DS", "0/1:abc"), ("GT", "0/1/1")],
+)
+def test_unparsable_call_names_its_sample(tmp_path, fmt, call):
+    good = {"GT": "0/1", "GT:DS": "0/1:1"}[fmt]
+    path = tmp_path / "bad.vcf"
+    path.write_text(
+        vcf_text(
+            ["a", "b", "c"],
+            [["1", "10", ".", "A", "G", ".", "PASS", ".", fmt, good, call, good]],
+        )
+    )
+    with pytest.raises(InputError, match="record 1:10 has .*\\(sample 'b'\\)"):
+        decode(path)

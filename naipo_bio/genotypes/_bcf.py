@@ -345,7 +345,7 @@ def _diploid_int8_gt(buf, at, target, alleles, i):
 
 @kernel
 def decode_block(
-    buf, info, rows, n_alt, n_samples, target, alleles, ds, gp_dose, status
+    buf, info, rows, n_alt, n_samples, target, alleles, ds, gp_dose, status, bad_sample
 ):
     """Decode GT alleles, DS values and GP dosages of the records ``rows``.
 
@@ -358,6 +358,7 @@ def decode_block(
     for i in range(rows.shape[0]):
         r = rows[i]
         status[i] = PARSE_OK
+        bad_sample[i] = -1
         if info[r, I_N_SAMPLE] != n_samples:
             status[i] = PARSE_WRONG_SAMPLE_COUNT
             continue
@@ -398,6 +399,7 @@ def decode_block(
                         break
                     if called >= 2:
                         status[i] = PARSE_PLOIDY
+                        bad_sample[i] = s
                         break
                     allele = (v >> 1) - 1
                     alleles[i, o, called] = allele if allele >= 0 else MISSING

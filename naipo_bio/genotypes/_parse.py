@@ -149,7 +149,7 @@ def scan_lines(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @kernel
 def parse_block(
     buf, starts, ends, gt_index, ds_index, gp_index, n_alt, n_samples, target,
-    alleles, ds, gp_dose, status,
+    alleles, ds, gp_dose, status, bad_sample,
 ):  # fmt: skip
     """Decode GT alleles, DS values and GP dosages of every sample of m records.
 
@@ -173,6 +173,8 @@ def parse_block(
         left untouched for records without DS or GP.
     status : (m,) int64
         PARSE_OK, or the first problem met on the record.
+    bad_sample : (m,) int64
+        Sample column of that problem (-1 when it concerns the whole record).
     """
     m = starts.shape[0]
     k_max = ds.shape[2]
@@ -180,6 +182,7 @@ def parse_block(
     gp_buffer = np.empty(k_max)
     for r in range(m):
         status[r] = PARSE_OK
+        bad_sample[r] = -1
         pos = starts[r]
         end_line = min(ends[r], buf.shape[0])
         while end_line > pos and (buf[end_line - 1] == 10 or buf[end_line - 1] == 13):
@@ -238,6 +241,7 @@ def parse_block(
                             continue
                         if count >= 2:
                             status[r] = PARSE_PLOIDY
+                            bad_sample[r] = s
                             break
                         if buf[i] == DOT:
                             alleles[r, o, count] = MISSING
@@ -251,6 +255,7 @@ def parse_block(
                                 digits += 1
                             if digits == 0:
                                 status[r] = PARSE_BAD_NUMBER
+                                bad_sample[r] = s
                                 break
                             alleles[r, o, count] = value
                         count += 1
@@ -266,6 +271,7 @@ def parse_block(
                         value_f = _parse_float(buf, i, j)
                         if value_f == -np.inf:
                             status[r] = PARSE_BAD_NUMBER
+                            bad_sample[r] = s
                         else:
                             ds[r, o, k] = value_f
                         k += 1
@@ -276,6 +282,7 @@ def parse_block(
                             gp_dose[r, o, k] = gp_buffer[k]
                     else:
                         status[r] = PARSE_BAD_NUMBER
+                        bad_sample[r] = s
                 key += 1
                 sub = sub_end + 1
             if gt_index[r] >= 0 and not gt_seen:

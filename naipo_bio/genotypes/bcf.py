@@ -141,6 +141,7 @@ class BcfBlock:
     gp: np.ndarray
     present: np.ndarray  # (m, 3) bool
     status: np.ndarray
+    bad_sample: np.ndarray  # sample column of the problem, -1 for none
 
 
 class BcfRegion:
@@ -297,8 +298,19 @@ class BcfRegion:
             ds = np.empty((m, n_out, k_max), dtype=np.float32)
             gp = np.empty((m, n_out, k_max), dtype=np.float32)
             status = np.empty(m, dtype=np.int64)
+            bad_sample = np.empty(m, dtype=np.int64)
             _bcf.decode_block(
-                buffer, info, block, n_alt, n_samples, target, alleles, ds, gp, status
+                buffer,
+                info,
+                block,
+                n_alt,
+                n_samples,
+                target,
+                alleles,
+                ds,
+                gp,
+                status,
+                bad_sample,
             )
             records = []
             for r in block.tolist():
@@ -318,4 +330,4 @@ class BcfRegion:
                     ]
                 )
             present = info[block][:, [_bcf.I_GT, _bcf.I_DS, _bcf.I_GP]] >= 0
-            yield BcfBlock(records, alleles, ds, gp, present, status)
+            yield BcfBlock(records, alleles, ds, gp, present, status, bad_sample)

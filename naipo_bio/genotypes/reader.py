@@ -329,7 +329,7 @@ class GenotypeFile:
             region.contig, region.start, region.end, target, BLOCK_RECORDS
         ):
             stats.records += len(block.records)
-            self._raise_parse_problem(block.records, block.status)
+            self._raise_parse_problem(block.records, block.status, block.bad_sample)
             source = np.array(
                 [
                     self._source(*(0 if p else -1 for p in present), record)
@@ -514,19 +514,24 @@ class GenotypeFile:
         ds = np.empty((m, n_out, k_max), dtype=np.float32)
         gp = np.empty((m, n_out, k_max), dtype=np.float32)
         status = np.empty(m, dtype=np.int64)
+        bad_sample = np.empty(m, dtype=np.int64)
         _parse.parse_block(
             buffer, starts, ends, gt_index, ds_index, gp_index, n_alt, n_samples,
-            target, alleles, ds, gp, status,
+            target, alleles, ds, gp, status, bad_sample,
         )  # fmt: skip
-        self._raise_parse_problem(records, status)
+        self._raise_parse_problem(records, status, bad_sample)
         placeholder = self._split_placeholders(records, alleles)
         return RawBlock(records, alleles, ds, gp, source, placeholder)
 
-    def _raise_parse_problem(self, records: list[list[str]], status: np.ndarray):
+    def _raise_parse_problem(
+        self, records: list[list[str]], status: np.ndarray, bad_sample: np.ndarray
+    ):
         bad = np.flatnonzero(status != _parse.PARSE_OK)
         if bad.size:
             r = int(bad[0])
             problem = PARSE_PROBLEMS[int(status[r])].format(n_samples=len(self.samples))
+            if bad_sample[r] >= 0:
+                problem += f" (sample {self.samples[int(bad_sample[r])]!r})"
             raise InputError(
                 f"{self.path}: record {records[r][0]}:{records[r][1]} {problem}. "
                 "Fix or remove it."

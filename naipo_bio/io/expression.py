@@ -220,7 +220,7 @@ def read_expression(config: dict[str, Any]) -> ExpressionMatrix:
             f"table holds, yet there is a negative value at {cell}. A linear table "
             "cannot be negative: fix that value (NA if it is missing)."
         )
-    scale = _check_scale(values, config.get("scale", "auto"), path)
+    scale = _check_scale(values, config.get("scale", "auto"), path, kept_ids, samples)
     values, transform = _to_log2(values, scale)
     missing = int(np.isnan(values).sum())
     if missing:
@@ -260,7 +260,9 @@ def _first_cell(mask: np.ndarray, values: np.ndarray, genes, samples) -> str:
     )
 
 
-def _check_scale(values: np.ndarray, declared: str, path: Path) -> str:
+def _check_scale(
+    values: np.ndarray, declared: str, path: Path, genes: list[str], samples
+) -> str:
     """Check the declared scale against the values (or decide it for auto)."""
     declared = SCALE_ALIASES.get(declared, declared)
     finite = values[np.isfinite(values)]
@@ -289,10 +291,13 @@ def _check_scale(values: np.ndarray, declared: str, path: Path) -> str:
                 f"{path}: scale is counts, but the values look log-transformed "
                 f"(non-integers, max {top:.3g}). Declare scale: log2 if they are."
             )
+        with np.errstate(invalid="ignore"):
+            fraction = np.abs(values - np.round(values)) >= 1e-9
+        cell = _first_cell(fraction, values, genes, samples)
         raise InputError(
-            f"{path}: scale is counts, but some values are not integers. Declare "
-            "scale: estimated_counts for RSEM or salmon expected counts, or linear "
-            "for TPM/FPKM."
+            f"{path}: scale is counts, but some values are not integers (first at "
+            f"{cell}). Declare scale: estimated_counts for RSEM or salmon expected "
+            "counts, or linear for TPM/FPKM."
         )
     if (
         declared in ("counts", "estimated_counts", "linear")
