@@ -43,11 +43,11 @@ def genome_positions(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.n
 def site_table(shared: tuple, rng: np.random.Generator, n: int) -> pd.DataFrame:
     """One site's rows: the shared positions plus its own, each position once
     (a site stage rejects a VCF that has a variant twice)."""
-    taken = set(zip(*shared, strict=True))
+    shared_positions = set(zip(*shared, strict=True))
     extra = [
         site
         for site in zip(*genome_positions(rng, 2 * (n - len(shared[0]))), strict=True)
-        if site not in taken
+        if site not in shared_positions
     ][: n - len(shared[0])]
     contig = np.concatenate([shared[0], [c for c, _ in extra]])
     pos = np.concatenate([shared[1], [p for _, p in extra]])

@@ -25,7 +25,7 @@ def demo_config(tmp_path, name="config.yaml", resources=DEMO_RESOURCES, **change
 
 def snakemake_command(tmp_path, *args) -> list[str]:
     """The command a user types in a clone; like a clone, the working folder
-    holds the default demo configuration in config/config.yaml."""
+    contains the default demo configuration in config/config.yaml."""
     default = Path(tmp_path) / "config" / "config.yaml"
     if not default.exists():
         default.parent.mkdir(parents=True, exist_ok=True)

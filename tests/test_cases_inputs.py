@@ -161,7 +161,8 @@ def test_absent_reference_level_named_with_levels_present(tmp_path):
     with pytest.raises(InputError) as info:
         read_clinical(settings, {"covariates": [stage], "stratify_by": []})
     message = str(info.value)
-    assert "'I'" in message and "'stage i', 'stage ii'" in message
+    assert "'I'" in message
+    assert "'stage i', 'stage ii'" in message
     assert "clinical.tsv" in message
     stage["reference"] = "stage ii"
     clinical = read_clinical(settings, {"covariates": [stage], "stratify_by": []})

@@ -105,7 +105,8 @@ def test_configfile_replaces_the_default_demo_config(tmp_path):
     result = snakemake(tmp_path, "--configfile", str(path), "-n")
     output = result.stdout + result.stderr
     assert "in/a.naipo" in output  # the merge waits for the received bundles
-    assert "demo_inputs" not in output and "site_bundle" not in output
+    assert "demo_inputs" not in output
+    assert "site_bundle" not in output
 
 
 def test_invalid_config_stops_before_any_job(tmp_path):

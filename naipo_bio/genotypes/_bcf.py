@@ -1,11 +1,12 @@
 """numba kernels that decode BCF records in bulk.
 
-A BCF record is a 32-bit shared length, a 32-bit per-sample length, the shared
-part (CHROM, POS, rlen, QUAL, counts, ID, alleles, FILTER, INFO) and the
-per-sample part (one block per FORMAT key, every sample's values of one key
-stored together). Values are *typed*: a descriptor byte holds the type in its
-low four bits and the count in its high four (15 means the count follows as a
-typed integer). Integers and floats are little-endian.
+A BCF record starts with two 32-bit lengths: of its shared part and of its
+per-sample part. The shared part contains CHROM, POS, rlen, QUAL, counts, ID,
+alleles, FILTER and INFO. The per-sample part has one block per FORMAT key,
+with every sample's values of that key stored together. Values are *typed*: a
+descriptor byte gives the type in its low four bits and the count in its high
+four (15 means the count follows as a typed integer). Integers and floats are
+little-endian.
 
 ``scan_records`` walks the records of a buffer and reports, per record, the
 fields the reader needs and where the GT, DS and GP blocks start;
@@ -41,7 +42,7 @@ SCAN_DONE = 0  # every complete record of the buffer was scanned
 SCAN_FULL = 1  # an output array is full: scan again from the returned offset
 SCAN_BROKEN = 2  # the record at the returned offset is malformed
 
-#: Longest record accepted (a larger length means a damaged file).
+#: Maximum record length accepted; a larger length means a damaged file.
 MAX_RECORD_BYTES = 1 << 31
 
 #: Per-record integer outputs of ``scan_records`` (columns of ``info``).
@@ -349,7 +350,7 @@ def decode_block(
 ):
     """Decode GT alleles, DS values and GP dosages of the records ``rows``.
 
-    Arrays and codes as in ``_parse.parse_block``: output row i holds record
+    Arrays and codes as in ``_parse.parse_block``: output row i is record
     ``rows[i]`` of ``info``.
     """
     k_max = ds.shape[2]

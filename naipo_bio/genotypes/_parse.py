@@ -296,6 +296,18 @@ def parse_block(
                 status[r] = PARSE_WRONG_SAMPLE_COUNT
 
 
+def block_outputs(m: int, n_out: int, k_max: int):
+    """Allocate the arrays a block decoder fills: alleles, DS, GP dosages,
+    status and the sample column of each record's problem."""
+    return (
+        np.empty((m, n_out, 2), dtype=np.int16),
+        np.empty((m, n_out, k_max), dtype=np.float32),
+        np.empty((m, n_out, k_max), dtype=np.float32),
+        np.empty(m, dtype=np.int64),
+        np.empty(m, dtype=np.int64),
+    )
+
+
 VALUE_OK = 0
 VALUE_ALLELE = 1  # a GT allele index above the record's number of ALT alleles
 VALUE_DOSAGE = 2  # a DS or GP dosage outside [0, 2]
@@ -308,9 +320,9 @@ DOSAGE_SLACK = 1e-3
 def check_values(alleles, ds, gp_dose, source, n_alt, use_ds, use_gp):
     """Find the first impossible value of a decoded block.
 
-    Returns (record, sample position, VALUE_* code); the code is VALUE_OK when
+    Returns (record, sample position, VALUE_* code). The code is VALUE_OK when
     every GT allele index is at most the record's ALT count and every DS or GP
-    dosage used (source ``use_ds`` / ``use_gp``) lies in [0, 2].
+    dosage in use (source ``use_ds`` or ``use_gp``) lies in [0, 2].
     """
     m, n, _ = alleles.shape
     k_max = ds.shape[2]

@@ -1,10 +1,10 @@
 """Reading the records of a BCF region straight from its binary encoding.
 
-The CSI index gives the virtual offset where the region's records start; the
+The CSI index gives the virtual offset where the region's records start. The
 BGZF reader inflates from there, and the kernels in ``_bcf`` decode the
-records in bulk. Nothing is formatted as VCF text on the way: with a pysam
-record loop doing that, the site stage took 3.6 times ``bcftools view -Ov`` on
-the benchmark BCF; it now takes 1.9 times.
+records in bulk. Nothing is formatted as VCF text on the way. With a pysam
+record loop formatting every record, the site stage took 3.6 times
+``bcftools view -Ov`` on the benchmark BCF, and it now takes 1.9 times.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pysam
 
 from naipo_bio.errors import InputError
-from naipo_bio.genotypes import _bcf
+from naipo_bio.genotypes import _bcf, _parse
 from naipo_bio.io.bgzf import BgzfReader
 
 #: Bytes of inflated BCF read at a time.
@@ -131,8 +131,8 @@ class BcfBlock:
     """Decoded records of one block, as ``_parse.parse_block`` leaves them.
 
     ``records`` contains per record CHROM, POS, ID, REF, ALT, QUAL, FILTER, INFO
-    (only the annotation key) and an empty FORMAT; ``present`` says per record
-    whether GT, DS and GP are there; ``status`` contains the ``_parse`` codes.
+    (only the annotation key) and an empty FORMAT. ``present`` marks per record
+    whether GT, DS and GP are there, and ``status`` contains the ``_parse`` codes.
     """
 
     records: list[list[str]]
@@ -294,11 +294,7 @@ class BcfRegion:
             n_alt = np.maximum(info[block, _bcf.I_N_ALLELE] - 1, 1)
             k_max = int(n_alt.max())
             m = block.size
-            alleles = np.empty((m, n_out, 2), dtype=np.int16)
-            ds = np.empty((m, n_out, k_max), dtype=np.float32)
-            gp = np.empty((m, n_out, k_max), dtype=np.float32)
-            status = np.empty(m, dtype=np.int64)
-            bad_sample = np.empty(m, dtype=np.int64)
+            alleles, ds, gp, status, bad_sample = _parse.block_outputs(m, n_out, k_max)
             _bcf.decode_block(
                 buffer,
                 info,

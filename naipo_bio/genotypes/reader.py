@@ -313,8 +313,12 @@ class GenotypeFile:
         else:
             values = raw.ds if raw.source[r] == _dosage.SOURCE_DS else raw.gp
             name = "DS" if raw.source[r] == _dosage.SOURCE_DS else "GP"
-            shown = ", ".join(f"{v:.4g}" for v in values[r, s, : max(n_alt[r], 1)])
-            problem = f"a {name} dosage outside [0, 2] for sample {sample!r} ({shown})"
+            dosages_text = ", ".join(
+                f"{v:.4g}" for v in values[r, s, : max(n_alt[r], 1)]
+            )
+            problem = (
+                f"a {name} dosage outside [0, 2] for sample {sample!r} ({dosages_text})"
+            )
         raise InputError(
             f"{self.path}: record {fields[0]}:{fields[1]} has {problem}. Fix or "
             "remove the record."
@@ -510,11 +514,7 @@ class GenotypeFile:
             starts = bounds[:-1]
             ends = bounds[1:] - 1
         n_out = int(np.count_nonzero(target >= 0))
-        alleles = np.empty((m, n_out, 2), dtype=np.int16)
-        ds = np.empty((m, n_out, k_max), dtype=np.float32)
-        gp = np.empty((m, n_out, k_max), dtype=np.float32)
-        status = np.empty(m, dtype=np.int64)
-        bad_sample = np.empty(m, dtype=np.int64)
+        alleles, ds, gp, status, bad_sample = _parse.block_outputs(m, n_out, k_max)
         _parse.parse_block(
             buffer, starts, ends, gt_index, ds_index, gp_index, n_alt, n_samples,
             target, alleles, ds, gp, status, bad_sample,

@@ -57,8 +57,8 @@ def check_secure(bundles: list[Bundle]) -> list[str]:
 
 
 def gene_label(kind: str, biomarker_id: str) -> str | None:
-    """The gene column the plain merge shows, rebuilt from the id alone:
-    the symbol of a SYMBOL|ENTREZ pair (empty for "?"), the id of a mutation."""
+    """Rebuild from the id alone the gene column the plain merge shows: the
+    symbol of a SYMBOL|ENTREZ pair (empty for "?"), or the id of a mutation."""
     if "|" in biomarker_id:
         symbol = biomarker_id.split("|", 1)[0]
         return "" if symbol == "?" else symbol
