@@ -4,7 +4,7 @@ The CSI index gives the virtual offset where the region's records start. The
 BGZF reader inflates from there, and the kernels in ``_bcf`` decode the
 records in bulk. Nothing is formatted as VCF text on the way. With a pysam
 record loop formatting every record, the site stage took 3.6 times
-``bcftools view -Ov`` on the benchmark BCF, and it now takes 1.9 times.
+``bcftools view -Ov`` on the benchmark BCF, and it now takes 1.7 times.
 """
 
 from __future__ import annotations
